@@ -1,0 +1,573 @@
+//! [`Session`]: the sans-IO facade over the record layer and the handshake machines.
+//!
+//! # Driving contract
+//!
+//! * Inputs: [`Session::handle_input`] with bytes from the transport, [`Session::handle_timeout`]
+//!   when the deadline from [`Output::Wait`] passes, [`Session::send`] / [`Session::close`] from
+//!   the application, [`Session::provide_psk`] to answer [`Event::PskNeeded`], and
+//!   [`Session::handle_eof`] when the transport ends.
+//! * Output: after **every** input call, drain [`Session::poll_output`] until it returns
+//!   [`Output::Wait`]: write each `Transmit` to the transport, act on each `Event`.
+//! * `handle_input` may take fewer bytes than given (it holds at most one record and stops while
+//!   received application data waits to be polled). Drain `poll_output`, then call again with
+//!   the rest.
+//! * Every call takes `now`; the core never reads a clock or ambient randomness: a session's
+//!   randomness comes from the 32-byte seed given at construction.
+//! * Errors are sticky: after `Err`, drain `poll_output` once more (it carries the alert we
+//!   send), then drop the session. Later calls return [`ApiMisuse::AfterFatal`].
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use crate::client::{self, ClientState};
+use crate::common::{Common, Established, QueuedEvent, SessionInfo};
+use crate::config::{ClientConfig, Limits, ServerConfig};
+use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
+use crate::error::{ApiMisuse, ConfigError, Error, InvalidMessage, PeerMisbehaved};
+use crate::key_schedule::export;
+use crate::messages::is_dns_name;
+use crate::record::{Deframer, Protection, MAX_PLAINTEXT};
+use crate::secret::Psk;
+use crate::server::{self, ServerState};
+use crate::time::{Instant, Now};
+
+/// The transport a session runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// TLS 1.2 over a reliable byte stream.
+    Tls,
+}
+
+/// Something for the application.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'b> {
+    /// The server needs the key for `identity`: answer with [`Session::provide_psk`].
+    PskNeeded {
+        /// The client's PSK identity.
+        identity: Vec<u8>,
+        /// The SNI host name the client sent.
+        server_name: Option<String>,
+    },
+    /// The handshake completed.
+    Connected(SessionInfo),
+    /// Application data from the peer (borrowed from the caller's buffer).
+    AppData(&'b [u8]),
+    /// The peer sent close_notify; ours is queued. No more data will come.
+    PeerClosed,
+}
+
+/// What [`Session::poll_output`] has for the caller.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output<'b> {
+    /// Bytes to write to the transport (borrowed from the caller's buffer).
+    Transmit(&'b [u8]),
+    /// An event.
+    Event(Event<'b>),
+    /// Nothing more now; call `handle_timeout` at the instant, if any.
+    Wait(Option<Instant>),
+}
+
+enum Machine {
+    Client(Arc<ClientConfig>, ClientState),
+    Server(Arc<ServerConfig>, ServerState),
+    /// Only while a transition runs, or after it failed.
+    Poisoned,
+}
+
+impl Machine {
+    fn established(&self) -> Option<&Established> {
+        match self {
+            Self::Client(_, ClientState::Connected(e))
+            | Self::Server(_, ServerState::Connected(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn expects_ccs(&self) -> bool {
+        matches!(
+            self,
+            Self::Client(_, ClientState::ExpectChangeCipherSpec(_))
+                | Self::Server(_, ServerState::ExpectChangeCipherSpec(_))
+        )
+    }
+
+    fn after_ccs(self) -> Self {
+        match self {
+            Self::Client(c, ClientState::ExpectChangeCipherSpec(e)) => {
+                Self::Client(c, ClientState::ExpectFinished(e))
+            }
+            Self::Server(c, ServerState::ExpectChangeCipherSpec(e)) => {
+                Self::Server(c, ServerState::ExpectFinished(e))
+            }
+            other => other,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        match self {
+            Self::Client(c, _) => c.limits,
+            Self::Server(c, _) => c.limits,
+            Self::Poisoned => Limits::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closure {
+    Open,
+    /// We sent close_notify; the peer may still send.
+    SentClose,
+    /// The peer sent close_notify (ours is queued).
+    PeerClosed,
+}
+
+/// A (D)TLS session, client or server. See the module documentation for the driving contract.
+pub struct Session {
+    machine: Machine,
+    cx: Common,
+    deframer: Deframer,
+    /// Reassembly of handshake messages across records (bounded by `Limits`).
+    hs_buf: Vec<u8>,
+    /// Decrypted application data in the deframer, waiting for `poll_output`.
+    rx_plain: Option<Range<usize>>,
+    closure: Closure,
+    failed: Option<Error>,
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("connected", &self.is_connected())
+            .field("closure", &self.closure)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A client session; its ClientHello is queued at once. `server_name` is sent as SNI (it must
+    /// be a DNS host name, not an IP literal). `rng_seed` must come from a CSPRNG.
+    pub fn client(
+        config: Arc<ClientConfig>,
+        transport: Transport,
+        server_name: Option<&str>,
+        _now: Now,
+        rng_seed: [u8; 32],
+    ) -> Result<Self, Error> {
+        let Transport::Tls = transport;
+        if let Some(n) = server_name {
+            if !is_dns_name(n) {
+                return Err(ConfigError::BadServerName.into());
+            }
+        }
+        let mut cx = Common::new(rng_seed);
+        let state = client::start(&mut cx, &config, server_name)?;
+        Ok(Self::with(Machine::Client(config, state), cx))
+    }
+
+    /// A server session waiting for a ClientHello. `rng_seed` must come from a CSPRNG.
+    pub fn server(
+        config: Arc<ServerConfig>,
+        transport: Transport,
+        _now: Now,
+        rng_seed: [u8; 32],
+    ) -> Result<Self, Error> {
+        let Transport::Tls = transport;
+        Ok(Self::with(
+            Machine::Server(config, ServerState::ExpectClientHello),
+            Common::new(rng_seed),
+        ))
+    }
+
+    fn with(machine: Machine, cx: Common) -> Self {
+        Self {
+            machine,
+            cx,
+            deframer: Deframer::default(),
+            hs_buf: Vec::new(),
+            rx_plain: None,
+            closure: Closure::Open,
+            failed: None,
+        }
+    }
+
+    /// Whether the session waits for the caller's decision (`provide_psk`) and takes no input.
+    #[must_use]
+    pub fn is_suspended(&self) -> bool {
+        matches!(
+            self.machine,
+            Machine::Server(_, ServerState::AwaitingPsk { .. })
+        )
+    }
+
+    /// Whether the handshake has completed.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        self.machine.established().is_some()
+    }
+
+    /// Whether the session may still carry data in either direction.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.failed.is_some() || self.closure == Closure::PeerClosed
+    }
+
+    /// What the handshake established, once connected.
+    #[must_use]
+    pub fn info(&self) -> Option<&SessionInfo> {
+        self.machine.established().map(|e| &e.info)
+    }
+
+    /// The error that ended the session, if one did.
+    #[must_use]
+    pub fn error(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
+    fn check_usable(&self) -> Result<(), Error> {
+        if self.failed.is_some() {
+            return Err(ApiMisuse::AfterFatal.into());
+        }
+        Ok(())
+    }
+
+    /// Records `e` as fatal, queues its alert and returns it.
+    fn fail(&mut self, e: Error) -> Error {
+        if let Some(alert) = e.alert() {
+            let level = if alert == AlertDescription::CloseNotify {
+                AlertLevel::Warning
+            } else {
+                AlertLevel::Fatal
+            };
+            self.cx.send_alert(level, alert);
+        }
+        self.rx_plain = None;
+        self.failed = Some(e.clone());
+        self.machine = Machine::Poisoned;
+        e
+    }
+
+    /// Feeds bytes received from the transport; returns how many were taken. See the driving contract.
+    pub fn handle_input(&mut self, _now: Now, input: &[u8]) -> Result<usize, Error> {
+        self.check_usable()?;
+        if self.closure == Closure::PeerClosed {
+            // RFC 5246 7.2.1: data after close_notify is ignored.
+            return Ok(input.len());
+        }
+        let mut used = 0;
+        while self.rx_plain.is_none() && !self.is_suspended() {
+            let protected = self.cx.read.is_some();
+            let (n, whole) = match self.deframer.feed(&input[used..], protected) {
+                Ok(r) => r,
+                Err(e) => return Err(self.fail(e)),
+            };
+            used += n;
+            if !whole {
+                break;
+            }
+            if let Err(e) = self.process_record() {
+                return Err(self.fail(e));
+            }
+            if self.closure == Closure::PeerClosed {
+                return Ok(input.len());
+            }
+        }
+        Ok(used)
+    }
+
+    fn process_record(&mut self) -> Result<(), Error> {
+        let Some((header, fragment)) = self.deframer.record() else {
+            return Ok(());
+        };
+        let range = match &self.cx.read {
+            Some(p) => {
+                let seq = self.cx.read_seq;
+                let r = p.open_record(fragment, header.typ, header.version, seq)?;
+                self.cx.read_seq = seq.checked_add(1).ok_or(Error::SequenceExhausted)?;
+                r
+            }
+            None => 0..fragment.len(),
+        };
+        let fragment = &self.deframer.fragment()[range.clone()];
+        match header.typ {
+            ContentType::ApplicationData => {
+                if !self.is_connected() {
+                    return Err(PeerMisbehaved::UnexpectedMessage(
+                        "application data before Finished",
+                    )
+                    .into());
+                }
+                if !fragment.is_empty() {
+                    self.rx_plain = Some(range);
+                    return Ok(());
+                }
+            }
+            ContentType::Handshake => {
+                if fragment.is_empty() {
+                    return Err(InvalidMessage::EmptyFragment.into());
+                }
+                let frag = fragment.to_vec();
+                self.handle_handshake_fragment(&frag)?;
+            }
+            ContentType::ChangeCipherSpec => {
+                if fragment != [1] {
+                    return Err(InvalidMessage::InvalidValue("ChangeCipherSpec").into());
+                }
+                if !self.hs_buf.is_empty() {
+                    return Err(PeerMisbehaved::MessageInterleavedWithKeyChange.into());
+                }
+                if !self.machine.expects_ccs() {
+                    return Err(PeerMisbehaved::UnexpectedMessage("ChangeCipherSpec").into());
+                }
+                let keys = self
+                    .cx
+                    .pending_read
+                    .take()
+                    .ok_or(PeerMisbehaved::UnexpectedMessage("ChangeCipherSpec"))?;
+                self.cx.read = Some(Protection::new(keys));
+                self.cx.read_seq = 0;
+                self.machine = core::mem::replace(&mut self.machine, Machine::Poisoned).after_ccs();
+            }
+            ContentType::Alert => {
+                let [level, desc] = fragment else {
+                    return Err(InvalidMessage::InvalidValue("alert length").into());
+                };
+                let (level, desc) = (AlertLevel::from(*level), AlertDescription::from(*desc));
+                if desc == AlertDescription::CloseNotify {
+                    if self.closure == Closure::Open {
+                        self.cx
+                            .send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+                    }
+                    self.closure = Closure::PeerClosed;
+                    self.cx.events.push_back(QueuedEvent::PeerClosed);
+                } else if level != AlertLevel::Warning || !self.is_connected() {
+                    // Fatal alerts end the session; so does any alert during the handshake.
+                    return Err(Error::AlertReceived(desc));
+                }
+                // Warnings after the handshake (no_renegotiation, user_canceled) are ignored.
+            }
+            ContentType::Unknown(_) => {
+                return Err(PeerMisbehaved::UnexpectedMessage("record type").into())
+            }
+        }
+        self.deframer.clear();
+        Ok(())
+    }
+
+    fn handle_handshake_fragment(&mut self, frag: &[u8]) -> Result<(), Error> {
+        let max = self.machine.limits().max_handshake_message;
+        self.hs_buf.extend_from_slice(frag);
+        loop {
+            if self.hs_buf.len() < 4 {
+                return Ok(());
+            }
+            let len = usize::from(self.hs_buf[1]) << 16
+                | usize::from(self.hs_buf[2]) << 8
+                | usize::from(self.hs_buf[3]);
+            if len > max {
+                return Err(InvalidMessage::HandshakeMessageTooLarge.into());
+            }
+            if self.hs_buf.len() < 4 + len {
+                return Ok(());
+            }
+            let msg: Vec<u8> = self.hs_buf.drain(..4 + len).collect();
+            self.handle_handshake_message(HandshakeType::from(msg[0]), &msg)?;
+        }
+    }
+
+    fn handle_handshake_message(&mut self, typ: HandshakeType, raw: &[u8]) -> Result<(), Error> {
+        let body = &raw[4..];
+        if self.is_connected() {
+            // Renegotiation is refused (RFC 5746 leaves it optional; RFC 5246 7.2.2 warning).
+            let ask = matches!(
+                (&self.machine, typ),
+                (Machine::Client(..), HandshakeType::HelloRequest)
+                    | (Machine::Server(..), HandshakeType::ClientHello)
+            );
+            if ask {
+                self.cx
+                    .send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
+                return Ok(());
+            }
+            return Err(
+                PeerMisbehaved::UnexpectedMessage("handshake message after Finished").into(),
+            );
+        }
+        if typ == HandshakeType::HelloRequest {
+            // RFC 5246 7.4.1.1: ignored while a handshake is under way; not hashed.
+            return Ok(());
+        }
+        if typ == HandshakeType::Finished && self.cx.read.is_none() {
+            return Err(
+                PeerMisbehaved::UnexpectedMessage("Finished before ChangeCipherSpec").into(),
+            );
+        }
+        self.machine = match core::mem::replace(&mut self.machine, Machine::Poisoned) {
+            Machine::Client(cfg, st) => {
+                let st = client::handle(st, &mut self.cx, &cfg, typ, body, raw)?;
+                Machine::Client(cfg, st)
+            }
+            Machine::Server(cfg, st) => {
+                let st = server::handle(st, &mut self.cx, &cfg, typ, body, raw)?;
+                Machine::Server(cfg, st)
+            }
+            Machine::Poisoned => return Err(ApiMisuse::AfterFatal.into()),
+        };
+        Ok(())
+    }
+
+    /// Answers [`Event::PskNeeded`]: the key, or `None` if the identity is unknown.
+    pub fn provide_psk(&mut self, _now: Now, psk: Option<Psk>) -> Result<(), Error> {
+        self.check_usable()?;
+        let Machine::Server(_, ServerState::AwaitingPsk { .. }) = &self.machine else {
+            return Err(ApiMisuse::NoPskRequested.into());
+        };
+        let Machine::Server(cfg, st) = core::mem::replace(&mut self.machine, Machine::Poisoned)
+        else {
+            unreachable!("checked just above")
+        };
+        match server::resume_with_psk(st, &mut self.cx, &cfg, psk) {
+            Ok(st) => {
+                self.machine = Machine::Server(cfg, st);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Timers (used by DTLS). Idempotent; safe to call early.
+    pub fn handle_timeout(&mut self, _now: Now) -> Result<(), Error> {
+        self.check_usable()
+    }
+
+    /// Tells the session the transport has ended. `Ok` if the peer had closed properly.
+    pub fn handle_eof(&mut self, _now: Now) -> Result<(), Error> {
+        self.check_usable()?;
+        if self.closure == Closure::PeerClosed {
+            return Ok(());
+        }
+        let e = Error::UnexpectedEof;
+        self.failed = Some(e.clone());
+        Err(e)
+    }
+
+    /// Queues application data; returns how much was taken (less than all when the output queue
+    /// is full: drain `poll_output` and retry).
+    pub fn send(&mut self, _now: Now, data: &[u8]) -> Result<usize, Error> {
+        self.check_usable()?;
+        if self.closure != Closure::Open {
+            return Err(ApiMisuse::Closed.into());
+        }
+        if !self.is_connected() {
+            return Err(ApiMisuse::NotConnected.into());
+        }
+        let room = self
+            .machine
+            .limits()
+            .max_buffered_output
+            .saturating_sub(self.cx.pending_tx());
+        let mut taken = 0;
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            if chunk.len() > room - taken.min(room) {
+                break;
+            }
+            if let Err(e) = self.cx.write_records(ContentType::ApplicationData, chunk) {
+                return Err(self.fail(e));
+            }
+            taken += chunk.len();
+        }
+        if taken == 0 && !data.is_empty() && self.cx.pending_tx() == 0 {
+            // A limit below one record: send one anyway so progress is always possible.
+            let n = data.len().min(MAX_PLAINTEXT);
+            if let Err(e) = self
+                .cx
+                .write_records(ContentType::ApplicationData, &data[..n])
+            {
+                return Err(self.fail(e));
+            }
+            taken = n;
+        }
+        Ok(taken)
+    }
+
+    /// Sends close_notify. The session still delivers what the peer sends until it closes too.
+    pub fn close(&mut self, _now: Now) -> Result<(), Error> {
+        self.check_usable()?;
+        if self.closure == Closure::Open {
+            self.cx
+                .send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+            self.closure = Closure::SentClose;
+        }
+        Ok(())
+    }
+
+    /// RFC 5705 keying material: fills `out` from `label` and an optional `context` (absent and
+    /// empty differ). Needs an established session.
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let est = self.machine.established().ok_or(ApiMisuse::NotConnected)?;
+        export(
+            &est.master_secret,
+            &est.client_random,
+            &est.server_random,
+            label,
+            context,
+            out,
+        )?;
+        Ok(())
+    }
+
+    /// The next thing for the caller; drain until [`Output::Wait`].
+    pub fn poll_output<'b>(&mut self, buf: &'b mut [u8]) -> Output<'b> {
+        if self.cx.pending_tx() > 0 && !buf.is_empty() {
+            let n = self.cx.pending_tx().min(buf.len());
+            buf[..n].copy_from_slice(&self.cx.tx[self.cx.tx_pos..self.cx.tx_pos + n]);
+            self.cx.tx_pos += n;
+            if self.cx.tx_pos == self.cx.tx.len() {
+                self.cx.tx.clear();
+                self.cx.tx_pos = 0;
+            }
+            return Output::Transmit(&buf[..n]);
+        }
+        if self.failed.is_some() {
+            return Output::Wait(None);
+        }
+        if let Some(ev) = self.cx.events.pop_front() {
+            return Output::Event(match ev {
+                QueuedEvent::PskNeeded {
+                    identity,
+                    server_name,
+                } => Event::PskNeeded {
+                    identity,
+                    server_name,
+                },
+                QueuedEvent::Connected(info) => Event::Connected(info),
+                QueuedEvent::PeerClosed => Event::PeerClosed,
+            });
+        }
+        if let Some(r) = self.rx_plain.clone() {
+            if !buf.is_empty() {
+                let src = &self.deframer.fragment()[r.clone()];
+                let n = src.len().min(buf.len());
+                buf[..n].copy_from_slice(&src[..n]);
+                if n == src.len() {
+                    self.rx_plain = None;
+                    self.deframer.clear();
+                } else {
+                    self.rx_plain = Some(r.start + n..r.end);
+                }
+                return Output::Event(Event::AppData(&buf[..n]));
+            }
+        }
+        Output::Wait(None)
+    }
+}

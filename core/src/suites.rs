@@ -1,0 +1,80 @@
+//! The cipher suites this engine implements.
+
+use crate::crypto::aead::TagLen;
+
+/// A cipher suite we implement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CipherSuite {
+    /// TLS_PSK_WITH_AES_128_CCM (0xC0A4), RFC 6655.
+    PskAes128Ccm,
+    /// TLS_PSK_WITH_AES_128_CCM_8 (0xC0A8), RFC 6655.
+    PskAes128Ccm8,
+}
+
+impl CipherSuite {
+    /// Every suite, in our default preference order (full tag first).
+    pub const ALL: &'static [Self] = &[Self::PskAes128Ccm, Self::PskAes128Ccm8];
+
+    /// The IANA code point.
+    #[must_use]
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::PskAes128Ccm => 0xC0A4,
+            Self::PskAes128Ccm8 => 0xC0A8,
+        }
+    }
+
+    /// The suite with this code point, if we implement it.
+    #[must_use]
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.code() == code)
+    }
+
+    /// The IANA name.
+    #[must_use]
+    pub const fn iana_name(self) -> &'static str {
+        match self {
+            Self::PskAes128Ccm => "TLS_PSK_WITH_AES_128_CCM",
+            Self::PskAes128Ccm8 => "TLS_PSK_WITH_AES_128_CCM_8",
+        }
+    }
+
+    /// The short name the `m2msec` command uses (`psk-aes128-ccm`, `psk-aes128-ccm8`).
+    #[must_use]
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Self::PskAes128Ccm => "psk-aes128-ccm",
+            Self::PskAes128Ccm8 => "psk-aes128-ccm8",
+        }
+    }
+
+    /// The suite with this short name or IANA name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| {
+            name.eq_ignore_ascii_case(s.short_name()) || name.eq_ignore_ascii_case(s.iana_name())
+        })
+    }
+
+    /// The CCM tag length of the record protection.
+    #[must_use]
+    pub const fn tag_len(self) -> TagLen {
+        match self {
+            Self::PskAes128Ccm => TagLen::Sixteen,
+            Self::PskAes128Ccm8 => TagLen::Eight,
+        }
+    }
+
+    /// Whether the key exchange is plain PSK (RFC 4279 section 2).
+    #[must_use]
+    pub const fn is_psk(self) -> bool {
+        matches!(self, Self::PskAes128Ccm | Self::PskAes128Ccm8)
+    }
+}
+
+impl core::fmt::Display for CipherSuite {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.iana_name())
+    }
+}

@@ -1,0 +1,342 @@
+//! In-memory client/server pairs driven through the public sans-IO API.
+
+use std::sync::Arc;
+
+use m2msec::config::{DeferAll, Limits};
+use m2msec::enums::AlertDescription;
+use m2msec::error::PeerMisbehaved;
+use m2msec::{
+    CipherSuite, ClientConfig, ClientPsk, Error, Event, Now, Output, Psk, PskTable, ServerConfig,
+    Session, Transport,
+};
+
+const ID: &[u8] = b"Client_identity";
+const KEY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+fn client_cfg(key: &[u8], suites: &[CipherSuite]) -> Arc<ClientConfig> {
+    let psk = ClientPsk::new(ID, Psk::new(key).unwrap()).unwrap();
+    Arc::new(ClientConfig::builder(psk).suites(suites).build().unwrap())
+}
+
+fn server_cfg(suites: &[CipherSuite], hint: Option<&[u8]>) -> Arc<ServerConfig> {
+    let mut t = PskTable::new();
+    t.insert(ID, Psk::new(&KEY).unwrap()).unwrap();
+    Arc::new(
+        ServerConfig::builder(Box::new(t))
+            .suites(suites)
+            .identity_hint(hint)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// Everything one side produced in one drain.
+#[derive(Default, Debug)]
+struct Drained {
+    bytes: Vec<u8>,
+    events: Vec<String>,
+    data: Vec<u8>,
+    connected: Option<m2msec::SessionInfo>,
+    psk_needed: Option<Vec<u8>>,
+    leftover: Vec<u8>,
+}
+
+fn drain(s: &mut Session) -> Drained {
+    let mut d = Drained::default();
+    let mut buf = vec![0u8; 1000]; // small on purpose: transmits are split
+    loop {
+        match s.poll_output(&mut buf) {
+            Output::Transmit(b) => d.bytes.extend_from_slice(b),
+            Output::Event(Event::AppData(b)) => d.data.extend_from_slice(b),
+            Output::Event(Event::Connected(info)) => {
+                d.events.push("connected".into());
+                d.connected = Some(info);
+            }
+            Output::Event(Event::PskNeeded { identity, .. }) => d.psk_needed = Some(identity),
+            Output::Event(e) => d.events.push(format!("{e:?}")),
+            Output::Wait(_) => return d,
+            o => panic!("unexpected {o:?}"),
+        }
+    }
+}
+
+/// Feeds all of `bytes` (in chunks of `chunk`), draining as required; returns what came out.
+fn feed(s: &mut Session, bytes: &[u8], chunk: usize) -> Result<Drained, Error> {
+    let mut out = Drained::default();
+    for c in bytes.chunks(chunk.max(1)) {
+        let mut rest = c;
+        loop {
+            let n = s.handle_input(Now::default(), rest)?;
+            rest = &rest[n..];
+            let d = drain(s);
+            out.bytes.extend(d.bytes);
+            out.events.extend(d.events);
+            out.data.extend(d.data);
+            out.connected = out.connected.or(d.connected);
+            out.psk_needed = out.psk_needed.or(d.psk_needed);
+            if rest.is_empty() || (n == 0 && s.is_suspended()) {
+                out.leftover = rest.to_vec();
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Pair {
+    client: Session,
+    server: Session,
+}
+
+fn handshake(
+    c: Arc<ClientConfig>,
+    s: Arc<ServerConfig>,
+    sni: Option<&str>,
+    chunk: usize,
+) -> Result<(Pair, Drained, Drained), (Error, Pair)> {
+    let mut client = Session::client(c, Transport::Tls, sni, Now::default(), [1; 32]).unwrap();
+    let mut server = Session::server(s, Transport::Tls, Now::default(), [2; 32]).unwrap();
+    let mut to_server = drain(&mut client).bytes;
+    let mut c_info = Drained::default();
+    let mut s_info = Drained::default();
+    for _ in 0..10 {
+        let r = feed(&mut server, &to_server, chunk);
+        let d = match r {
+            Ok(d) => d,
+            Err(e) => return Err((e, Pair { client, server })),
+        };
+        if d.connected.is_some() {
+            s_info.connected = d.connected.clone();
+        }
+        let to_client = d.bytes;
+        let r = feed(&mut client, &to_client, chunk);
+        let d = match r {
+            Ok(d) => d,
+            Err(e) => return Err((e, Pair { client, server })),
+        };
+        if d.connected.is_some() {
+            c_info.connected = d.connected.clone();
+        }
+        to_server = d.bytes;
+        if client.is_connected() && server.is_connected() {
+            return Ok((Pair { client, server }, c_info, s_info));
+        }
+    }
+    panic!("no progress");
+}
+
+#[test]
+fn psk_handshake_both_suites_data_and_exporter() {
+    for &suite in CipherSuite::ALL {
+        for hint in [None, Some(&b"hint"[..])] {
+            for chunk in [1, 7, 100_000] {
+                let (mut p, c, s) = handshake(
+                    client_cfg(&KEY, &[suite]),
+                    server_cfg(CipherSuite::ALL, hint),
+                    Some("mef.example.com"),
+                    chunk,
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+                let ci = c.connected.unwrap();
+                let si = s.connected.unwrap();
+                assert_eq!(ci.suite, suite);
+                assert_eq!(si.suite, suite);
+                assert_eq!(si.psk_identity, ID);
+                assert_eq!(si.server_name.as_deref(), Some("mef.example.com"));
+                assert!(ci.extended_master_secret && si.extended_master_secret);
+                assert_eq!(ci.psk_identity_hint.as_deref(), hint);
+
+                let mut a = [0u8; 48];
+                let mut b = [0u8; 48];
+                p.client
+                    .export_keying_material(&mut a, b"EXPORTER-oneM2M-Bootstrap", None)
+                    .unwrap();
+                p.server
+                    .export_keying_material(&mut b, b"EXPORTER-oneM2M-Bootstrap", None)
+                    .unwrap();
+                assert_eq!(a, b);
+                let mut e = [0u8; 48];
+                p.server
+                    .export_keying_material(&mut e, b"EXPORTER-oneM2M-Bootstrap", Some(b""))
+                    .unwrap();
+                assert_ne!(a, e, "empty context differs from no context");
+
+                // data both ways, including more than one record
+                let big: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+                let mut sent = 0;
+                while sent < big.len() {
+                    sent += p.client.send(Now::default(), &big[sent..]).unwrap();
+                    let bytes = drain(&mut p.client).bytes;
+                    let got = feed(&mut p.server, &bytes, chunk).unwrap();
+                    assert_eq!(got.data, big[sent - got.data.len()..sent]);
+                }
+                p.server.send(Now::default(), b"pong").unwrap();
+                let bytes = drain(&mut p.server).bytes;
+                assert_eq!(feed(&mut p.client, &bytes, chunk).unwrap().data, b"pong");
+
+                // orderly close
+                p.client.close(Now::default()).unwrap();
+                let bytes = drain(&mut p.client).bytes;
+                let d = feed(&mut p.server, &bytes, chunk).unwrap();
+                assert_eq!(d.events, vec!["PeerClosed".to_string()]);
+                let d = feed(&mut p.client, &d.bytes, chunk).unwrap();
+                assert_eq!(d.events, vec!["PeerClosed".to_string()]);
+                p.client.handle_eof(Now::default()).unwrap();
+            }
+        }
+    }
+}
+
+/// Feeds bytes to `s` expecting a fatal error; returns it and the alert `s` then sends.
+fn alert_sent(s: &mut Session) -> Option<AlertDescription> {
+    let b = drain(s).bytes;
+    // Find the last alert record in plaintext or protected form: only plaintext alerts are
+    // readable here, so callers use the peer to decode protected ones.
+    (b.len() >= 7 && b[b.len() - 7] == 21).then(|| AlertDescription::from(b[b.len() - 1]))
+}
+
+#[test]
+fn wrong_psk_fails_with_bad_record_mac_on_both_sides() {
+    let (e, mut p) = handshake(
+        client_cfg(&[9; 16], CipherSuite::ALL),
+        server_cfg(CipherSuite::ALL, None),
+        None,
+        1000,
+    )
+    .err()
+    .expect("must fail");
+    assert_eq!(e, Error::BadRecordMac);
+    // The server's alert is plaintext (its write keys are not active yet): feed it to the client.
+    let bytes = drain(&mut p.server).bytes;
+    assert_eq!(bytes, [21, 3, 3, 0, 2, 2, 20]);
+    let e = feed(&mut p.client, &bytes, 1000).unwrap_err();
+    assert_eq!(e, Error::AlertReceived(AlertDescription::BadRecordMac));
+    assert_eq!(
+        p.client.handle_input(Now::default(), &[]),
+        Err(Error::ApiMisuse(m2msec::error::ApiMisuse::AfterFatal))
+    );
+}
+
+#[test]
+fn unknown_identity_gets_unknown_psk_identity() {
+    let psk = ClientPsk::new(b"nobody", Psk::new(&KEY).unwrap()).unwrap();
+    let c = Arc::new(ClientConfig::builder(psk).build().unwrap());
+    let (e, mut p) = handshake(c, server_cfg(CipherSuite::ALL, None), None, 1000)
+        .err()
+        .expect("must fail");
+    assert_eq!(e, Error::UnknownPskIdentity);
+    assert_eq!(
+        alert_sent(&mut p.server),
+        Some(AlertDescription::UnknownPskIdentity)
+    );
+}
+
+#[test]
+fn no_common_suite_is_handshake_failure() {
+    let (e, mut p) = handshake(
+        client_cfg(&KEY, &[CipherSuite::PskAes128Ccm8]),
+        server_cfg(&[CipherSuite::PskAes128Ccm], None),
+        None,
+        1000,
+    )
+    .err()
+    .expect("must fail");
+    assert_eq!(
+        e,
+        Error::PeerIncompatible(m2msec::error::PeerIncompatible::NoCommonCipherSuite)
+    );
+    assert_eq!(
+        alert_sent(&mut p.server),
+        Some(AlertDescription::HandshakeFailure)
+    );
+}
+
+#[test]
+fn deferred_psk_lookup_resumes() {
+    let s = Arc::new(ServerConfig::builder(Box::new(DeferAll)).build().unwrap());
+    let mut client = Session::client(
+        client_cfg(&KEY, CipherSuite::ALL),
+        Transport::Tls,
+        Some("maf.example"),
+        Now::default(),
+        [3; 32],
+    )
+    .unwrap();
+    let mut server = Session::server(s, Transport::Tls, Now::default(), [4; 32]).unwrap();
+    let ch = drain(&mut client).bytes;
+    let sh = feed(&mut server, &ch, 1000).unwrap().bytes;
+    let fin = feed(&mut client, &sh, 1000).unwrap().bytes;
+    let d = feed(&mut server, &fin, 1000).unwrap();
+    assert_eq!(d.psk_needed.as_deref(), Some(ID));
+    assert!(
+        d.bytes.is_empty(),
+        "nothing is sent while the lookup is pending"
+    );
+    // Misuse is typed: a second provide without a request fails, after the first one succeeds.
+    server
+        .provide_psk(Now::default(), Some(Psk::new(&KEY).unwrap()))
+        .unwrap();
+    // The records after ClientKeyExchange were not taken while suspended: feed them now.
+    assert!(!d.leftover.is_empty());
+    let d = feed(&mut server, &d.leftover, 1000).unwrap();
+    assert!(
+        server.is_connected(),
+        "server connected after resume: {:?}",
+        server.error()
+    );
+    let d2 = feed(&mut client, &d.bytes, 1000).unwrap();
+    assert!(d2.connected.is_some());
+    assert_eq!(
+        server.provide_psk(Now::default(), None),
+        Err(Error::ApiMisuse(m2msec::error::ApiMisuse::NoPskRequested))
+    );
+}
+
+#[test]
+fn handshake_message_bound_is_enforced() {
+    let psk = ClientPsk::new(ID, Psk::new(&KEY).unwrap()).unwrap();
+    let _c = ClientConfig::builder(psk).limits(Limits {
+        max_handshake_message: 64,
+        ..Limits::default()
+    });
+    let s = Arc::new(
+        ServerConfig::builder(Box::new(PskTable::new()))
+            .limits(Limits {
+                max_handshake_message: 64,
+                ..Limits::default()
+            })
+            .build()
+            .unwrap(),
+    );
+    let mut server = Session::server(s, Transport::Tls, Now::default(), [0; 32]).unwrap();
+    // A ClientHello header announcing 1 MiB.
+    let e = server
+        .handle_input(Now::default(), &[22, 3, 3, 0, 4, 1, 0x10, 0, 0])
+        .unwrap_err();
+    assert_eq!(
+        e,
+        Error::Decode(m2msec::error::InvalidMessage::HandshakeMessageTooLarge)
+    );
+}
+
+#[test]
+fn tampered_record_is_rejected_after_handshake() {
+    let (mut p, _, _) = handshake(
+        client_cfg(&KEY, CipherSuite::ALL),
+        server_cfg(CipherSuite::ALL, None),
+        None,
+        1000,
+    )
+    .map_err(|(e, _)| e)
+    .unwrap();
+    p.client.send(Now::default(), b"hello").unwrap();
+    let mut bytes = drain(&mut p.client).bytes;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert_eq!(
+        feed(&mut p.server, &bytes, 1000).unwrap_err(),
+        Error::BadRecordMac
+    );
+    let _ = PeerMisbehaved::BadFinished;
+}
