@@ -9,7 +9,7 @@ pub struct Instant(pub u64);
 impl Instant {
     /// The instant `d` after `self` (saturating).
     #[must_use]
-    pub fn add(self, d: Duration) -> Self {
+    pub fn saturating_add(self, d: Duration) -> Self {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         Self(self.0.saturating_add(micros))
     }

@@ -1,0 +1,306 @@
+//! Runs every vector under `data/` through m2msec's public API and prints a summary.
+//!
+//! This test binary has its own `main` (`harness = false`), so its output is always shown:
+//! one `<kind>: N passed` line per kind, the failures if any, and a closing
+//! `vectors: N passed, M failed`. It exits non-zero if any vector failed.
+
+mod common;
+
+use common::{load, CcmFile, ExporterFile, HmacFile, PrfFile, WycheproofFile};
+use m2msec::crypto::aead::{CcmKey, TagLen, NONCE_LEN};
+use m2msec::crypto::prf::{hmac_sha256, prf};
+use m2msec::key_schedule::{export, MasterSecret};
+
+/// Pass/fail counts of one kind of vector, with a line per failure.
+struct Tally {
+    kind: &'static str,
+    passed: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn new(kind: &'static str) -> Self {
+        Self {
+            kind,
+            passed: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Records one vector: `Ok` passed, `Err(why)` failed.
+    fn record(&mut self, name: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.passed += 1,
+            Err(why) => self.failures.push(format!("{name}: {why}")),
+        }
+    }
+
+    /// Records an extra check that is not a vector of its own: only a failure shows.
+    fn check(&mut self, name: &str, result: Result<(), String>) {
+        if let Err(why) = result {
+            self.failures.push(format!("{name}: {why}"));
+        }
+    }
+}
+
+fn check_eq(what: &str, got: &[u8], want: &[u8]) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: got {}, want {}",
+            hex::encode(got),
+            hex::encode(want)
+        ))
+    }
+}
+
+fn hmac_vectors() -> Tally {
+    let mut t = Tally::new("hmac-sha256");
+    let file: HmacFile = load("hmac-sha256/rfc4231.json");
+    for v in &file.tests {
+        let full = hmac_sha256(&v.key.0, &[&v.data.0]);
+        // The same MAC with the message split in two parts must agree (hmac_sha256 takes parts).
+        let mid = v.data.0.len() / 2;
+        let split = hmac_sha256(&v.key.0, &[&v.data.0[..mid], &[], &v.data.0[mid..]]);
+        let result = if v.mac.0.is_empty() || v.mac.0.len() > full.len() {
+            Err(format!("bad expected length {}", v.mac.0.len()))
+        } else {
+            check_eq("mac", &full[..v.mac.0.len()], &v.mac.0)
+                .and_then(|()| check_eq("mac over split parts", &split, &full))
+        };
+        t.record(&v.name, result);
+    }
+    t
+}
+
+fn tag_len(len: usize) -> Option<TagLen> {
+    match len {
+        16 => Some(TagLen::Sixteen),
+        8 => Some(TagLen::Eight),
+        _ => None,
+    }
+}
+
+fn key16(bytes: &[u8]) -> Result<[u8; 16], String> {
+    bytes
+        .try_into()
+        .map_err(|_| format!("key is {} bytes, not 16", bytes.len()))
+}
+
+fn nonce12(bytes: &[u8]) -> Result<[u8; NONCE_LEN], String> {
+    bytes
+        .try_into()
+        .map_err(|_| format!("nonce is {} bytes, not {NONCE_LEN}", bytes.len()))
+}
+
+/// A valid case: seals `pt` to `ct || tag`, opens it back, and refuses it with a flipped tag bit.
+fn ccm_valid(
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+) -> Result<(), String> {
+    let tl = tag_len(tag.len()).ok_or_else(|| format!("tag is {} bytes", tag.len()))?;
+    let k = CcmKey::new(&key16(key)?, tl);
+    let n = nonce12(nonce)?;
+
+    let mut buf = pt.to_vec();
+    let mut tag_out = vec![0u8; tl.bytes()];
+    k.seal_in_place(&n, aad, &mut buf, &mut tag_out)
+        .map_err(|e| format!("seal: {e:?}"))?;
+    check_eq("ciphertext", &buf, ct)?;
+    check_eq("tag", &tag_out, tag)?;
+
+    let mut buf = ct.to_vec();
+    k.open_in_place(&n, aad, &mut buf, tag)
+        .map_err(|e| format!("open of a valid record: {e:?}"))?;
+    check_eq("opened plaintext", &buf, pt)?;
+
+    let mut bad_tag = tag.to_vec();
+    bad_tag[0] ^= 0x01;
+    let mut buf = ct.to_vec();
+    if k.open_in_place(&n, aad, &mut buf, &bad_tag).is_ok() {
+        return Err("opened with a flipped tag bit".into());
+    }
+    Ok(())
+}
+
+/// An invalid case: must not open, and must not leave the plaintext in the buffer.
+fn ccm_invalid(
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+) -> Result<(), String> {
+    // A tag length CcmKey cannot take is refused by construction: nothing to run.
+    let Some(tl) = tag_len(tag.len()) else {
+        return Ok(());
+    };
+    let k = CcmKey::new(&key16(key)?, tl);
+    let n = nonce12(nonce)?;
+    let mut buf = ct.to_vec();
+    match k.open_in_place(&n, aad, &mut buf, tag) {
+        Ok(()) => Err(format!("invalid record opened to {}", hex::encode(&buf))),
+        Err(_) if !pt.is_empty() && buf == pt => {
+            Err("failed open left the plaintext in the buffer".into())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+fn ccm_vectors() -> Tally {
+    let mut t = Tally::new("aes-ccm");
+    let nist: CcmFile = load("aes-ccm/nist_sp800_38c.json");
+    for v in &nist.tests {
+        t.record(
+            &v.name,
+            ccm_valid(&v.key.0, &v.nonce.0, &v.aad.0, &v.pt.0, &v.ct.0, &v.tag.0),
+        );
+    }
+    let wp: WycheproofFile = load("aes-ccm/wycheproof_aes_ccm_k128_n96.json");
+    let mut seen = 0;
+    for g in &wp.groups {
+        for v in &g.tests {
+            seen += 1;
+            let name = format!("wycheproof aes_ccm tcId {} ({})", v.tc_id, v.comment);
+            let r = if (g.key_size, g.iv_size) != (128, 96) || !matches!(g.tag_size, 64 | 128) {
+                Err(format!(
+                    "group key {} iv {} tag {} is outside the filter",
+                    g.key_size, g.iv_size, g.tag_size
+                ))
+            } else {
+                match v.result.as_str() {
+                    "valid" => ccm_valid(&v.key.0, &v.iv.0, &v.aad.0, &v.msg.0, &v.ct.0, &v.tag.0),
+                    "invalid" => {
+                        ccm_invalid(&v.key.0, &v.iv.0, &v.aad.0, &v.msg.0, &v.ct.0, &v.tag.0)
+                    }
+                    other => Err(format!("unhandled result {other:?} (flags {:?})", v.flags)),
+                }
+            };
+            t.record(&name, r);
+        }
+    }
+    t.check(
+        "wycheproof numberOfTests",
+        if seen == wp.number_of_tests {
+            Ok(())
+        } else {
+            Err(format!("{seen} != {}", wp.number_of_tests))
+        },
+    );
+    t
+}
+
+fn prf_vectors() -> Tally {
+    let mut t = Tally::new("prf");
+    let file: PrfFile = load("prf/tls12_prf_sha256.json");
+    for v in &file.tests {
+        let mut out = vec![0u8; v.output.0.len()];
+        prf(&v.secret.0, v.label.as_bytes(), &[&v.seed.0], &mut out);
+        // Every shorter output must be a prefix of the longer one (P_hash is a stream).
+        let mut short = vec![0u8; 33.min(out.len())];
+        let mid = v.seed.0.len() / 2;
+        prf(
+            &v.secret.0,
+            v.label.as_bytes(),
+            &[&v.seed.0[..mid], &v.seed.0[mid..]],
+            &mut short,
+        );
+        let r = check_eq("output", &out, &v.output.0).and_then(|()| {
+            check_eq(
+                "33-byte prefix over split seed",
+                &short,
+                &v.output.0[..short.len()],
+            )
+        });
+        t.record(&v.name, r);
+    }
+    t
+}
+
+fn exporter_vectors() -> Tally {
+    let mut t = Tally::new("exporter");
+    let file: ExporterFile = load("exporter/openssl.json");
+    for s in &file.sessions {
+        let (Ok(ms), Ok(cr), Ok(sr)) = (
+            <[u8; 48]>::try_from(s.master_secret.0.as_slice()),
+            <[u8; 32]>::try_from(s.client_random.0.as_slice()),
+            <[u8; 32]>::try_from(s.server_random.0.as_slice()),
+        ) else {
+            t.record(
+                &s.name,
+                Err("master secret or randoms of the wrong length".into()),
+            );
+            continue;
+        };
+        let ms = MasterSecret::new(ms);
+        for e in &s.exports {
+            let ctx = e.context.as_ref().map(|c| c.0.as_slice());
+            let name = format!(
+                "{} {:?} context {}",
+                s.name,
+                e.label,
+                ctx.map_or_else(|| "None".to_owned(), |c| format!("{:?}", hex::encode(c)))
+            );
+            let mut out = vec![0u8; e.length];
+            let r = export(&ms, &cr, &sr, e.label.as_bytes(), ctx, &mut out)
+                .map_err(|err| format!("export: {err:?}"))
+                .and_then(|()| check_eq("keying material", &out, &e.output.0));
+            t.record(&name, r);
+        }
+        // RFC 5705 4: no context and an empty context are different inputs.
+        for label in ["EXPERIMENTAL-interop", "EXPORTER-oneM2M-Bootstrap"] {
+            let mut none = [0u8; 32];
+            let mut empty = [0u8; 32];
+            let r = export(&ms, &cr, &sr, label.as_bytes(), None, &mut none)
+                .and_then(|()| export(&ms, &cr, &sr, label.as_bytes(), Some(b""), &mut empty))
+                .map_err(|err| format!("export: {err:?}"))
+                .and_then(|()| {
+                    if none == empty {
+                        Err("None == Some(b\"\")".into())
+                    } else {
+                        Ok(())
+                    }
+                });
+            t.check(&format!("{} {label:?}: None != Some(b\"\")", s.name), r);
+        }
+    }
+    t
+}
+
+fn main() {
+    let tallies = [
+        hmac_vectors(),
+        ccm_vectors(),
+        prf_vectors(),
+        exporter_vectors(),
+    ];
+    let mut passed = 0;
+    let mut failed = 0;
+    for t in &tallies {
+        if t.failures.is_empty() {
+            println!("{}: {} passed", t.kind, t.passed);
+        } else {
+            println!(
+                "{}: {} passed, {} FAILED",
+                t.kind,
+                t.passed,
+                t.failures.len()
+            );
+            for f in &t.failures {
+                println!("  FAILED {f}");
+            }
+        }
+        passed += t.passed;
+        failed += t.failures.len();
+    }
+    println!("vectors: {passed} passed, {failed} failed");
+    if failed != 0 {
+        std::process::exit(1);
+    }
+}
