@@ -20,11 +20,14 @@ use alloc::vec::Vec;
 
 use crate::common::{Common, Established, QueuedEvent, SessionInfo};
 use crate::config::ClientConfig;
-use crate::enums::{ExtensionType, HandshakeType, ProtocolVersion};
+use sha2::{Digest, Sha256};
+
+use crate::dtls::ReplayWindow;
+use crate::enums::{ExtensionType, HandshakeType};
 use crate::error::{Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
 use crate::key_schedule::{key_expansion, master_secret, psk_premaster_secret, verify_data};
 use crate::messages::{
-    encode_server_name, ClientHello, Extension, PskIdentityBody, ServerHello,
+    encode_server_name, ClientHello, Extension, HelloVerifyRequest, PskIdentityBody, ServerHello,
     EMPTY_RENEGOTIATION_INFO,
 };
 use crate::secret::ct_eq;
@@ -67,6 +70,21 @@ pub(crate) fn start(
     server_name: Option<&str>,
 ) -> Result<ClientState, Error> {
     let client_random: [u8; 32] = cx.rng.array();
+    let cookie: Option<&[u8]> = cx.dtls.is_some().then_some(&[]);
+    send_client_hello(cx, cfg, &client_random, server_name, cookie)?;
+    Ok(ClientState::ExpectServerHello {
+        client_random,
+        server_name: server_name.map(String::from),
+    })
+}
+
+fn send_client_hello(
+    cx: &mut Common,
+    cfg: &ClientConfig,
+    client_random: &[u8; 32],
+    server_name: Option<&str>,
+    cookie: Option<&[u8]>,
+) -> Result<(), Error> {
     let mut sni = Vec::new();
     let mut extensions = vec![
         Extension {
@@ -89,21 +107,46 @@ pub(crate) fn start(
         );
     }
     let hello = ClientHello {
-        version: ProtocolVersion::TLS12,
-        random: client_random,
+        version: cx.version(),
+        random: *client_random,
         session_id: &[],
-        cookie: None,
+        cookie,
         cipher_suites: cfg.suites.iter().map(|s| s.code()).collect(),
         compression_methods: &[0],
         extensions: Some(extensions),
     };
     let mut body = Vec::new();
     hello.encode(&mut body)?;
-    cx.send_handshake(HandshakeType::ClientHello, &body)?;
-    Ok(ClientState::ExpectServerHello {
-        client_random,
-        server_name: server_name.map(String::from),
-    })
+    cx.send_handshake(HandshakeType::ClientHello, &body)
+}
+
+/// Most HelloVerifyRequests a client answers in one handshake.
+const MAX_HELLO_VERIFY: u8 = 3;
+
+/// DTLS: answers HelloVerifyRequest with a second ClientHello carrying the cookie. Neither the
+/// first ClientHello nor the HelloVerifyRequest is hashed (RFC 6347 4.2.1).
+fn handle_hello_verify(
+    cx: &mut Common,
+    cfg: &ClientConfig,
+    client_random: &[u8; 32],
+    server_name: Option<&str>,
+    body: &[u8],
+) -> Result<(), Error> {
+    let Some(d) = cx.dtls.as_mut() else {
+        return Err(unexpected("HelloVerifyRequest over TLS"));
+    };
+    let hvr = HelloVerifyRequest::decode(body)?;
+    if hvr.version.0 >> 8 != 0xfe {
+        return Err(PeerIncompatible::UnsupportedVersion.into());
+    }
+    d.hello_verify_count += 1;
+    if d.hello_verify_count > MAX_HELLO_VERIFY {
+        return Err(unexpected("too many HelloVerifyRequests"));
+    }
+    // The server may restart its record numbering after a stateless cookie exchange.
+    d.replay[0] = ReplayWindow::default();
+    cx.transcript = Sha256::new();
+    send_client_hello(cx, cfg, client_random, server_name, Some(hvr.cookie))
 }
 
 fn unexpected(what: &'static str) -> Error {
@@ -125,10 +168,23 @@ pub(crate) fn handle(
                 client_random,
                 server_name,
             },
+            HandshakeType::HelloVerifyRequest,
+        ) => {
+            handle_hello_verify(cx, cfg, &client_random, server_name.as_deref(), body)?;
+            Ok(ClientState::ExpectServerHello {
+                client_random,
+                server_name,
+            })
+        }
+        (
+            ClientState::ExpectServerHello {
+                client_random,
+                server_name,
+            },
             HandshakeType::ServerHello,
         ) => {
             cx.add_to_transcript(raw);
-            let neg = handle_server_hello(cfg, client_random, server_name.is_some(), body)?;
+            let neg = handle_server_hello(cx, cfg, client_random, server_name.is_some(), body)?;
             Ok(ClientState::ExpectServerKeyExchangeOrDone { neg, server_name })
         }
         (
@@ -172,13 +228,14 @@ pub(crate) fn handle(
 }
 
 fn handle_server_hello(
+    cx: &Common,
     cfg: &ClientConfig,
     client_random: [u8; 32],
     sent_sni: bool,
     body: &[u8],
 ) -> Result<Negotiated, Error> {
     let sh = ServerHello::decode(body)?;
-    if sh.version != ProtocolVersion::TLS12 {
+    if sh.version != cx.version() {
         return Err(PeerIncompatible::UnsupportedVersion.into());
     }
     let suite = CipherSuite::from_code(sh.cipher_suite)

@@ -1,6 +1,7 @@
 //! State shared by the client and server machines: the transcript, the randomness, the record
 //! protection of both directions and the outgoing byte queue.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -8,12 +9,17 @@ use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 
 use crate::codec::put_u24;
+use crate::config::Limits;
 use crate::crypto::rng::Drbg;
+use crate::dtls::{
+    FragmentHeader, Reassembler, ReplayWindow, RetransmitConfig, Timer, HS_HEADER_LEN,
+};
 use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType, ProtocolVersion};
 use crate::error::Error;
 use crate::key_schedule::{DirectionKeys, MasterSecret};
-use crate::record::{plain_record, Protection, MAX_PLAINTEXT};
+use crate::record::{plain_record, Protection, Wire, DTLS_HEADER_LEN, MAX_PLAINTEXT};
 use crate::suites::CipherSuite;
+use crate::time::Instant;
 
 /// What the handshake established, reported in `Event::Connected`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +64,68 @@ impl core::fmt::Debug for Established {
     }
 }
 
+/// One message of the last flight sent, kept for retransmission (DTLS).
+#[derive(Debug)]
+pub(crate) enum FlightItem {
+    Handshake {
+        epoch: u16,
+        typ: HandshakeType,
+        message_seq: u16,
+        body: Vec<u8>,
+    },
+    ChangeCipherSpec,
+}
+
+/// Counters of what DTLS dropped silently (RFC 6347 4.1.2.7) and of retransmissions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records that failed to parse.
+    pub malformed: u64,
+    /// Records that failed authentication.
+    pub bad_mac: u64,
+    /// Records seen before (anti-replay window).
+    pub replayed: u64,
+    /// Records from an epoch we cannot read.
+    pub wrong_epoch: u64,
+    /// Handshake fragments dropped (too far ahead, inconsistent, over the memory bound).
+    pub dropped_fragments: u64,
+    /// Flights we retransmitted.
+    pub retransmissions: u64,
+}
+
+/// DTLS state (RFC 6347): epochs, sequence numbers, flights, timer, reassembly.
+#[derive(Debug)]
+pub(crate) struct DtlsState {
+    pub(crate) mtu: usize,
+    pub(crate) retransmit: RetransmitConfig,
+    pub(crate) write_epoch: u16,
+    /// Next sequence number per epoch (0 and 1: there is no renegotiation).
+    pub(crate) epoch_seq: [u64; 2],
+    pub(crate) send_msg_seq: u16,
+    pub(crate) flight: Vec<FlightItem>,
+    /// Whether sends still add to the current flight (reset when a peer message is processed).
+    pub(crate) flight_open: bool,
+    pub(crate) timer: Timer,
+    pub(crate) read_epoch: u16,
+    pub(crate) replay: [ReplayWindow; 2],
+    pub(crate) reasm: Reassembler,
+    /// Records of the next epoch that arrived before the ChangeCipherSpec (bounded).
+    pub(crate) early: Vec<Vec<u8>>,
+    pub(crate) datagrams: VecDeque<Vec<u8>>,
+    /// Whether the last queued datagram may take more records.
+    pub(crate) datagram_open: bool,
+    pub(crate) hello_verify_count: u8,
+    pub(crate) stats: Stats,
+}
+
+/// Most early (next-epoch) records kept.
+pub(crate) const MAX_EARLY_RECORDS: usize = 4;
+
 pub(crate) struct Common {
     pub(crate) transcript: Sha256,
     pub(crate) rng: Drbg,
+    pub(crate) now: Instant,
     pub(crate) record_version: ProtocolVersion,
     pub(crate) tx: Vec<u8>,
     pub(crate) tx_pos: usize,
@@ -71,14 +136,49 @@ pub(crate) struct Common {
     pub(crate) pending_read: Option<DirectionKeys>,
     pub(crate) pending_write: Option<DirectionKeys>,
     pub(crate) events: VecDeque<QueuedEvent>,
+    pub(crate) dtls: Option<Box<DtlsState>>,
 }
 
 impl Common {
-    pub(crate) fn new(seed: [u8; 32]) -> Self {
+    pub(crate) fn new(
+        seed: [u8; 32],
+        now: Instant,
+        dtls: Option<(usize, RetransmitConfig, &Limits)>,
+    ) -> Self {
+        let dtls = dtls.map(|(mtu, retransmit, limits)| {
+            Box::new(DtlsState {
+                mtu,
+                retransmit,
+                write_epoch: 0,
+                epoch_seq: [0; 2],
+                send_msg_seq: 0,
+                flight: Vec::new(),
+                flight_open: false,
+                timer: Timer::Disarmed,
+                read_epoch: 0,
+                replay: [ReplayWindow::default(); 2],
+                reasm: Reassembler::new(
+                    0,
+                    limits.max_handshake_message,
+                    2 * limits.max_handshake_message,
+                    8,
+                ),
+                early: Vec::new(),
+                datagrams: VecDeque::new(),
+                datagram_open: false,
+                hello_verify_count: 0,
+                stats: Stats::default(),
+            })
+        });
         Self {
             transcript: Sha256::new(),
             rng: Drbg::new(seed),
-            record_version: ProtocolVersion::TLS12,
+            now,
+            record_version: if dtls.is_some() {
+                ProtocolVersion::DTLS12
+            } else {
+                ProtocolVersion::TLS12
+            },
             tx: Vec::new(),
             tx_pos: 0,
             write: None,
@@ -88,7 +188,13 @@ impl Common {
             pending_read: None,
             pending_write: None,
             events: VecDeque::new(),
+            dtls,
         }
+    }
+
+    /// The protocol version we speak: TLS 1.2 or DTLS 1.2.
+    pub(crate) fn version(&self) -> ProtocolVersion {
+        self.record_version
     }
 
     /// The transcript hash so far.
@@ -101,24 +207,54 @@ impl Common {
         self.transcript.update(raw);
     }
 
-    /// Frames a handshake message, adds it to the transcript and queues it.
+    /// Frames a handshake message, adds it to the transcript and queues it. Over DTLS the
+    /// message joins the current flight and is fragmented to the MTU.
     pub(crate) fn send_handshake(&mut self, typ: HandshakeType, body: &[u8]) -> Result<(), Error> {
+        let len = u32::try_from(body.len()).map_err(|_| Error::RecordOverflow)?;
+        if let Some(d) = self.dtls.as_mut() {
+            let message_seq = d.send_msg_seq;
+            d.send_msg_seq = d.send_msg_seq.wrapping_add(1);
+            let mut head = Vec::with_capacity(HS_HEADER_LEN);
+            FragmentHeader::unfragmented(typ, body.len(), message_seq).write(&mut head);
+            self.transcript.update(&head);
+            self.transcript.update(body);
+            let epoch = d.write_epoch;
+            self.start_or_extend_flight(FlightItem::Handshake {
+                epoch,
+                typ,
+                message_seq,
+                body: body.to_vec(),
+            });
+            return self.emit_dtls_handshake(epoch, typ, message_seq, body);
+        }
         let mut msg = Vec::with_capacity(4 + body.len());
         msg.push(typ.into());
-        put_u24(
-            &mut msg,
-            u32::try_from(body.len()).map_err(|_| Error::RecordOverflow)?,
-        );
+        put_u24(&mut msg, len);
         msg.extend_from_slice(body);
         self.add_to_transcript(&msg);
         self.write_records(ContentType::Handshake, &msg)
     }
 
+    fn start_or_extend_flight(&mut self, item: FlightItem) {
+        let now = self.now;
+        let Some(d) = self.dtls.as_mut() else { return };
+        if !d.flight_open {
+            d.flight.clear();
+            d.flight_open = true;
+            d.timer = Timer::start(now, &d.retransmit);
+        }
+        d.flight.push(item);
+    }
+
     /// Sends ChangeCipherSpec and switches the write direction to `keys`.
     pub(crate) fn send_ccs_and_switch(&mut self, keys: DirectionKeys) -> Result<(), Error> {
+        self.start_or_extend_flight(FlightItem::ChangeCipherSpec);
         self.write_records(ContentType::ChangeCipherSpec, &[1])?;
         self.write = Some(Protection::new(keys));
         self.write_seq = 0;
+        if let Some(d) = self.dtls.as_mut() {
+            d.write_epoch = 1;
+        }
         Ok(())
     }
 
@@ -129,9 +265,13 @@ impl Common {
         let _ = self.write_records(ContentType::Alert, &[level.into(), desc.into()]);
     }
 
-    /// Queues `data` as records of `typ`, fragmented to the plaintext limit and protected when
-    /// write keys are active.
+    /// Queues `data` as records of `typ`, fragmented to the plaintext limit (TLS) and protected
+    /// when write keys are active. Over DTLS, `data` must fit one record.
     pub(crate) fn write_records(&mut self, typ: ContentType, data: &[u8]) -> Result<(), Error> {
+        if self.dtls.is_some() {
+            let epoch = self.dtls.as_ref().map_or(0, |d| d.write_epoch);
+            return self.write_dtls_record(epoch, typ, data);
+        }
         for chunk in data.chunks(MAX_PLAINTEXT) {
             self.write_one(typ, chunk)?;
         }
@@ -145,16 +285,132 @@ impl Common {
                 if self.write_seq == u64::MAX {
                     return Err(Error::SequenceExhausted);
                 }
-                p.seal_record(&mut self.tx, typ, version, self.write_seq, chunk);
+                p.seal_record(&mut self.tx, Wire::Tls, typ, version, self.write_seq, chunk);
                 self.write_seq += 1;
             }
-            None => plain_record(&mut self.tx, typ, version, chunk),
+            None => plain_record(&mut self.tx, Wire::Tls, typ, version, self.write_seq, chunk),
         }
         Ok(())
     }
 
+    /// Bytes of record overhead for `epoch` over DTLS.
+    fn dtls_overhead(&self, epoch: u16) -> usize {
+        DTLS_HEADER_LEN
+            + if epoch == 0 {
+                0
+            } else {
+                self.write.as_ref().map_or(0, Protection::overhead)
+            }
+    }
+
+    /// Largest application payload of one DTLS record.
+    pub(crate) fn dtls_max_payload(&self) -> usize {
+        let d = self.dtls.as_ref().map_or(0, |d| d.mtu);
+        d.saturating_sub(self.dtls_overhead(1)).min(MAX_PLAINTEXT)
+    }
+
+    /// Writes one DTLS record of `epoch` into the datagram queue, packing records up to the MTU.
+    fn write_dtls_record(
+        &mut self,
+        epoch: u16,
+        typ: ContentType,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let size = self.dtls_overhead(epoch) + data.len();
+        let version = self.record_version.0;
+        let Some(d) = self.dtls.as_mut() else {
+            return Ok(());
+        };
+        let e = usize::from(epoch.min(1));
+        let seq = d.epoch_seq[e];
+        if seq >= 1 << 48 {
+            return Err(Error::SequenceExhausted);
+        }
+        d.epoch_seq[e] += 1;
+        let fits = d.datagram_open && d.datagrams.back().is_some_and(|b| b.len() + size <= d.mtu);
+        if !fits {
+            d.datagrams
+                .push_back(Vec::with_capacity(size.max(d.mtu.min(size * 2))));
+            d.datagram_open = true;
+        }
+        let out = d.datagrams.back_mut().expect("pushed above");
+        let full_seq = (u64::from(epoch) << 48) | seq;
+        match (&self.write, epoch) {
+            (Some(p), 1..) => p.seal_record(out, Wire::Dtls, typ, version, full_seq, data),
+            _ => plain_record(out, Wire::Dtls, typ, version, full_seq, data),
+        }
+        Ok(())
+    }
+
+    /// Fragments one handshake message into records that fit the MTU.
+    fn emit_dtls_handshake(
+        &mut self,
+        epoch: u16,
+        typ: HandshakeType,
+        message_seq: u16,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let mtu = self.dtls.as_ref().map_or(0, |d| d.mtu);
+        let room = mtu
+            .saturating_sub(self.dtls_overhead(epoch) + HS_HEADER_LEN)
+            .max(1);
+        let mut offset = 0;
+        loop {
+            let n = room.min(body.len() - offset);
+            let mut rec = Vec::with_capacity(HS_HEADER_LEN + n);
+            FragmentHeader {
+                typ,
+                length: body.len(),
+                message_seq,
+                offset,
+                fragment_length: n,
+            }
+            .write(&mut rec);
+            rec.extend_from_slice(&body[offset..offset + n]);
+            self.write_dtls_record(epoch, ContentType::Handshake, &rec)?;
+            offset += n;
+            if offset >= body.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the last flight again (timer expiry, or the peer retransmitted its previous flight).
+    pub(crate) fn retransmit_flight(&mut self) -> Result<(), Error> {
+        let Some(d) = self.dtls.as_mut() else {
+            return Ok(());
+        };
+        let flight = core::mem::take(&mut d.flight);
+        d.stats.retransmissions += 1;
+        d.datagram_open = false;
+        let mut result = Ok(());
+        for item in &flight {
+            result = match item {
+                FlightItem::Handshake {
+                    epoch,
+                    typ,
+                    message_seq,
+                    body,
+                } => self.emit_dtls_handshake(*epoch, *typ, *message_seq, body),
+                FlightItem::ChangeCipherSpec => {
+                    self.write_dtls_record(0, ContentType::ChangeCipherSpec, &[1])
+                }
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        if let Some(d) = self.dtls.as_mut() {
+            d.flight = flight;
+        }
+        result
+    }
+
     /// Bytes queued and not yet handed out.
     pub(crate) fn pending_tx(&self) -> usize {
-        self.tx.len() - self.tx_pos
+        match &self.dtls {
+            Some(d) => d.datagrams.iter().map(Vec::len).sum(),
+            None => self.tx.len() - self.tx_pos,
+        }
     }
 }

@@ -4,6 +4,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use crate::dtls::RetransmitConfig;
 use crate::error::ConfigError;
 use crate::secret::Psk;
 use crate::suites::CipherSuite;
@@ -131,6 +132,7 @@ pub struct ClientConfig {
     pub(crate) psk: ClientPsk,
     pub(crate) require_ems: bool,
     pub(crate) limits: Limits,
+    pub(crate) retransmit: RetransmitConfig,
 }
 
 impl ClientConfig {
@@ -142,6 +144,7 @@ impl ClientConfig {
             psk,
             require_ems: false,
             limits: Limits::default(),
+            retransmit: RetransmitConfig::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ pub struct ClientConfigBuilder {
     psk: ClientPsk,
     require_ems: bool,
     limits: Limits,
+    retransmit: RetransmitConfig,
 }
 
 impl ClientConfigBuilder {
@@ -177,6 +181,13 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// DTLS retransmission timer settings.
+    #[must_use]
+    pub fn retransmit(mut self, retransmit: RetransmitConfig) -> Self {
+        self.retransmit = retransmit;
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<ClientConfig, ConfigError> {
         if self.suites.is_empty() {
@@ -187,6 +198,7 @@ impl ClientConfigBuilder {
             psk: self.psk,
             require_ems: self.require_ems,
             limits: self.limits,
+            retransmit: self.retransmit,
         })
     }
 }
@@ -199,6 +211,7 @@ pub struct ServerConfig {
     pub(crate) require_ems: bool,
     pub(crate) hide_unknown_identity: bool,
     pub(crate) limits: Limits,
+    pub(crate) retransmit: RetransmitConfig,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -222,6 +235,7 @@ impl ServerConfig {
             require_ems: false,
             hide_unknown_identity: false,
             limits: Limits::default(),
+            retransmit: RetransmitConfig::default(),
         }
     }
 }
@@ -234,6 +248,7 @@ pub struct ServerConfigBuilder {
     require_ems: bool,
     hide_unknown_identity: bool,
     limits: Limits,
+    retransmit: RetransmitConfig,
 }
 
 impl core::fmt::Debug for ServerConfigBuilder {
@@ -281,6 +296,13 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// DTLS retransmission timer settings.
+    #[must_use]
+    pub fn retransmit(mut self, retransmit: RetransmitConfig) -> Self {
+        self.retransmit = retransmit;
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<ServerConfig, ConfigError> {
         if self.suites.is_empty() {
@@ -298,6 +320,7 @@ impl ServerConfigBuilder {
             require_ems: self.require_ems,
             hide_unknown_identity: self.hide_unknown_identity,
             limits: self.limits,
+            retransmit: self.retransmit,
         })
     }
 }

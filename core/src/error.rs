@@ -75,6 +75,8 @@ pub enum ApiMisuse {
     ReservedExporterLabel,
     /// An exporter context or output longer than the protocol allows.
     ExporterTooLong,
+    /// A DTLS MTU below the minimum.
+    MtuTooSmall,
 }
 
 /// A configuration value was refused.
@@ -119,6 +121,8 @@ pub enum Error {
     Config(ConfigError),
     /// A sequence number would wrap; the session must end (renegotiation is refused).
     SequenceExhausted,
+    /// A DTLS flight was retransmitted the maximum number of times without an answer.
+    HandshakeTimeout,
 }
 
 impl Error {
@@ -147,9 +151,11 @@ impl Error {
             Self::RecordOverflow => A::RecordOverflow,
             Self::UnknownPskIdentity => A::UnknownPskIdentity,
             Self::SequenceExhausted => A::CloseNotify,
-            Self::AlertReceived(_) | Self::UnexpectedEof | Self::ApiMisuse(_) | Self::Config(_) => {
-                return None
-            }
+            Self::AlertReceived(_)
+            | Self::UnexpectedEof
+            | Self::HandshakeTimeout
+            | Self::ApiMisuse(_)
+            | Self::Config(_) => return None,
         })
     }
 }
@@ -229,6 +235,9 @@ impl fmt::Display for Error {
             Self::ApiMisuse(e) => write!(f, "API misuse: {e:?}"),
             Self::Config(e) => write!(f, "invalid configuration: {e:?}"),
             Self::SequenceExhausted => f.write_str("record sequence number exhausted"),
+            Self::HandshakeTimeout => {
+                f.write_str("handshake timed out (no answer to retransmissions)")
+            }
         }
     }
 }

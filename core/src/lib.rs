@@ -21,6 +21,7 @@ pub mod codec;
 mod common;
 pub mod config;
 pub mod crypto;
+pub mod dtls;
 pub mod enums;
 pub mod error;
 pub mod key_schedule;

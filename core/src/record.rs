@@ -12,6 +12,8 @@ use crate::key_schedule::DirectionKeys;
 
 /// Bytes of a TLS record header.
 pub const TLS_HEADER_LEN: usize = 5;
+/// Bytes of a DTLS record header.
+pub const DTLS_HEADER_LEN: usize = 13;
 /// Largest plaintext fragment (RFC 5246 6.2.1).
 pub const MAX_PLAINTEXT: usize = 1 << 14;
 /// Largest protected fragment (RFC 5246 6.2.3).
@@ -81,31 +83,27 @@ impl Protection {
     }
 
     /// Appends one protected record of `typ` holding `plaintext` to `out`, with header `version`.
-    /// `seq` is the 64-bit sequence number (for DTLS, epoch || seq). Allocates only if `out`
-    /// lacks capacity.
+    /// `seq` is the 64-bit sequence number (for DTLS, epoch || seq, which is also what the DTLS
+    /// header carries). Allocates only if `out` lacks capacity.
     pub fn seal_record(
         &self,
         out: &mut Vec<u8>,
+        wire: Wire,
         typ: ContentType,
         version: u16,
         seq: u64,
         plaintext: &[u8],
     ) {
-        let start = out.len();
         let tag_len = self.keys.key.tag_len().bytes();
         let total = EXPLICIT_NONCE_LEN + plaintext.len() + tag_len;
-        out.push(typ.into());
-        put_u16(out, version);
-        put_u16(
-            out,
-            u16::try_from(total).expect("callers fragment to MAX_PLAINTEXT"),
-        );
+        out.reserve(wire.header_len() + total);
+        put_header(out, wire, typ, version, seq, total);
+        let body_start = out.len() + EXPLICIT_NONCE_LEN;
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(plaintext);
-        out.resize(start + TLS_HEADER_LEN + total, 0);
+        out.resize(body_start + plaintext.len() + tag_len, 0);
         let aad = aad(seq, typ, version, plaintext.len());
         let nonce = self.nonce(&seq.to_be_bytes());
-        let body_start = start + TLS_HEADER_LEN + EXPLICIT_NONCE_LEN;
         let (body, tag) = out[body_start..].split_at_mut(plaintext.len());
         self.keys
             .key
@@ -151,14 +149,49 @@ fn aad(seq: u64, typ: ContentType, version: u16, len: usize) -> [u8; 13] {
     a
 }
 
-/// Appends a plaintext record.
-pub fn plain_record(out: &mut Vec<u8>, typ: ContentType, version: u16, fragment: &[u8]) {
+/// The record framing: TLS (5-byte header) or DTLS (13-byte header with epoch and sequence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// TLS records (RFC 5246 6.2).
+    Tls,
+    /// DTLS records (RFC 6347 4.1).
+    Dtls,
+}
+
+impl Wire {
+    /// Bytes of the record header.
+    #[must_use]
+    pub const fn header_len(self) -> usize {
+        match self {
+            Self::Tls => TLS_HEADER_LEN,
+            Self::Dtls => DTLS_HEADER_LEN,
+        }
+    }
+}
+
+fn put_header(out: &mut Vec<u8>, wire: Wire, typ: ContentType, version: u16, seq: u64, len: usize) {
     out.push(typ.into());
     put_u16(out, version);
+    if wire == Wire::Dtls {
+        out.extend_from_slice(&seq.to_be_bytes());
+    }
     put_u16(
         out,
-        u16::try_from(fragment.len()).expect("callers fragment to MAX_PLAINTEXT"),
+        u16::try_from(len).expect("callers fragment to MAX_PLAINTEXT"),
     );
+}
+
+/// Appends a plaintext record (`seq` is written only in DTLS headers).
+pub fn plain_record(
+    out: &mut Vec<u8>,
+    wire: Wire,
+    typ: ContentType,
+    version: u16,
+    seq: u64,
+    fragment: &[u8],
+) {
+    out.reserve(wire.header_len() + fragment.len());
+    put_header(out, wire, typ, version, seq, fragment.len());
     out.extend_from_slice(fragment);
 }
 

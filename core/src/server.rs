@@ -68,7 +68,7 @@ pub(crate) fn handle(
     match (state, typ) {
         (ServerState::ExpectClientHello, HandshakeType::ClientHello) => {
             cx.add_to_transcript(raw);
-            let hello = ClientHello::decode(body, false)?;
+            let hello = ClientHello::decode(body, cx.dtls.is_some())?;
             let neg = negotiate(cx, cfg, &hello)?;
             Ok(ServerState::ExpectClientKeyExchange(neg))
         }
@@ -154,7 +154,13 @@ fn negotiate(
     cfg: &ServerConfig,
     hello: &ClientHello<'_>,
 ) -> Result<Negotiated, Error> {
-    if hello.version.0 < ProtocolVersion::TLS12.0 || hello.version.0 >> 8 != 3 {
+    let v = hello.version.0;
+    let supported = if cx.dtls.is_some() {
+        v >> 8 == 0xfe && v <= ProtocolVersion::DTLS12.0
+    } else {
+        v >> 8 == 3 && v >= ProtocolVersion::TLS12.0
+    };
+    if !supported {
         return Err(PeerIncompatible::UnsupportedVersion.into());
     }
     if !hello.compression_methods.contains(&0) {
@@ -203,7 +209,7 @@ fn negotiate(
         });
     }
     let sh = ServerHello {
-        version: ProtocolVersion::TLS12,
+        version: cx.version(),
         random: server_random,
         session_id: &[],
         cipher_suite: suite.code(),

@@ -6,8 +6,8 @@ use m2msec::config::{DeferAll, Limits};
 use m2msec::enums::AlertDescription;
 use m2msec::error::PeerMisbehaved;
 use m2msec::{
-    CipherSuite, ClientConfig, ClientPsk, Error, Event, Now, Output, Psk, PskTable, ServerConfig,
-    Session, Transport,
+    CipherSuite, ClientConfig, ClientPsk, Error, Now, Psk, PskTable, ServerConfig, Session,
+    Transport,
 };
 
 mod common;
@@ -227,4 +227,12 @@ fn tampered_record_is_rejected_after_handshake() {
         Error::BadRecordMac
     );
     let _ = PeerMisbehaved::BadFinished;
+}
+
+#[test]
+fn session_is_small() {
+    // Stack size of the session value itself (heap buffers come on top): keep it embeddable.
+    let size = size_of::<Session>();
+    eprintln!("size_of::<Session>() = {size}");
+    assert!(size <= 1024, "Session is {size} bytes");
 }

@@ -1,6 +1,8 @@
 //! AES-128-CCM with a 12-byte nonce and a 16- or 8-byte tag, as RFC 6655 uses it.
 
-use aes::Aes128;
+use alloc::boxed::Box;
+
+use aes::Aes128Enc;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U12, U16, U8};
@@ -11,8 +13,8 @@ pub const KEY_LEN: usize = 16;
 /// Bytes of the CCM nonce in (D)TLS 1.2 (4-byte salt plus 8-byte explicit part).
 pub const NONCE_LEN: usize = 12;
 
-type Ccm16 = Ccm<Aes128, U16, U12>;
-type Ccm8 = Ccm<Aes128, U8, U12>;
+type Ccm16 = Ccm<Aes128Enc, U16, U12>;
+type Ccm8 = Ccm<Aes128Enc, U8, U12>;
 
 /// The CCM tag length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,13 +36,15 @@ impl TagLen {
     }
 }
 
-/// An AES-128-CCM key, expanded once. The key schedule is zeroized on drop (aes `zeroize`).
+/// An AES-128-CCM key, expanded once (encryption schedule only: CCM never decrypts blocks).
+/// The schedule is zeroized on drop (aes `zeroize`) and lives on the heap, so that sessions
+/// holding several keys stay small.
 #[derive(Clone)]
 pub enum CcmKey {
     /// 16-byte tag.
-    Tag16(Ccm16),
+    Tag16(Box<Ccm16>),
     /// 8-byte tag.
-    Tag8(Ccm8),
+    Tag8(Box<Ccm8>),
 }
 
 impl core::fmt::Debug for CcmKey {
@@ -59,8 +63,8 @@ impl CcmKey {
     pub fn new(key: &[u8; KEY_LEN], tag: TagLen) -> Self {
         let k = GenericArray::from_slice(key);
         match tag {
-            TagLen::Sixteen => Self::Tag16(Ccm16::new(k)),
-            TagLen::Eight => Self::Tag8(Ccm8::new(k)),
+            TagLen::Sixteen => Self::Tag16(Box::new(Ccm16::new(k))),
+            TagLen::Eight => Self::Tag8(Box::new(Ccm8::new(k))),
         }
     }
 

@@ -86,6 +86,7 @@ pub struct Pair {
     pub server: Session,
 }
 
+#[allow(clippy::result_large_err)]
 pub fn handshake(
     c: Arc<ClientConfig>,
     s: Arc<ServerConfig>,

@@ -16,14 +16,20 @@
 //! * Errors are sticky: after `Err`, drain `poll_output` once more (it carries the alert we
 //!   send), then drop the session. Later calls return [`ApiMisuse::AfterFatal`].
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::Range;
 
+mod datagram;
+
+pub use crate::common::Stats;
+
 use crate::client::{self, ClientState};
 use crate::common::{Common, Established, QueuedEvent, SessionInfo};
 use crate::config::{ClientConfig, Limits, ServerConfig};
+use crate::dtls::{RetransmitConfig, DEFAULT_MTU, MIN_MTU};
 use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
 use crate::error::{ApiMisuse, ConfigError, Error, InvalidMessage, PeerMisbehaved};
 use crate::key_schedule::export;
@@ -39,6 +45,19 @@ use crate::time::{Instant, Now};
 pub enum Transport {
     /// TLS 1.2 over a reliable byte stream.
     Tls,
+    /// DTLS 1.2 over datagrams of at most `mtu` bytes (record headers included).
+    Dtls {
+        /// Largest datagram we send.
+        mtu: usize,
+    },
+}
+
+impl Transport {
+    /// DTLS with the default MTU, suited to IPv6 minimum-MTU paths.
+    #[must_use]
+    pub const fn dtls() -> Self {
+        Self::Dtls { mtu: DEFAULT_MTU }
+    }
 }
 
 /// Something for the application.
@@ -68,6 +87,11 @@ pub enum Output<'b> {
     Transmit(&'b [u8]),
     /// An event.
     Event(Event<'b>),
+    /// The next datagram (DTLS) does not fit the caller's buffer: poll again with `needed` bytes.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
     /// Nothing more now; call `handle_timeout` at the instant, if any.
     Wait(Option<Instant>),
 }
@@ -115,6 +139,11 @@ impl Machine {
             Self::Poisoned => Limits::default(),
         }
     }
+
+    /// A server that has not yet processed a ClientHello.
+    fn awaits_client_hello(&self) -> bool {
+        matches!(self, Self::Server(_, ServerState::ExpectClientHello))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +155,21 @@ enum Closure {
     PeerClosed,
 }
 
+fn new_common(
+    transport: Transport,
+    limits: &Limits,
+    retransmit: RetransmitConfig,
+    now: Now,
+    rng_seed: [u8; 32],
+) -> Result<Common, Error> {
+    let dtls = match transport {
+        Transport::Tls => None,
+        Transport::Dtls { mtu } if mtu < MIN_MTU => return Err(ApiMisuse::MtuTooSmall.into()),
+        Transport::Dtls { mtu } => Some((mtu, retransmit, limits)),
+    };
+    Ok(Common::new(rng_seed, now.mono, dtls))
+}
+
 /// A (D)TLS session, client or server. See the module documentation for the driving contract.
 pub struct Session {
     machine: Machine,
@@ -135,6 +179,12 @@ pub struct Session {
     hs_buf: Vec<u8>,
     /// Decrypted application data in the deframer, waiting for `poll_output`.
     rx_plain: Option<Range<usize>>,
+    /// DTLS: the datagram being processed, opened in place.
+    rx_dgram: Vec<u8>,
+    /// DTLS: application data records in `rx_dgram`, waiting for `poll_output`.
+    rx_ranges: VecDeque<Range<usize>>,
+    /// DTLS: the rest of a datagram that arrived while the session was suspended.
+    stash: Vec<u8>,
     closure: Closure,
     failed: Option<Error>,
 }
@@ -156,31 +206,33 @@ impl Session {
         config: Arc<ClientConfig>,
         transport: Transport,
         server_name: Option<&str>,
-        _now: Now,
+        now: Now,
         rng_seed: [u8; 32],
     ) -> Result<Self, Error> {
-        let Transport::Tls = transport;
         if let Some(n) = server_name {
             if !is_dns_name(n) {
                 return Err(ConfigError::BadServerName.into());
             }
         }
-        let mut cx = Common::new(rng_seed);
+        let mut cx = new_common(transport, &config.limits, config.retransmit, now, rng_seed)?;
         let state = client::start(&mut cx, &config, server_name)?;
         Ok(Self::with(Machine::Client(config, state), cx))
     }
 
     /// A server session waiting for a ClientHello. `rng_seed` must come from a CSPRNG.
+    ///
+    /// Over DTLS, run a [`crate::dtls::CookieListener`] first and create the session only for a
+    /// datagram it accepts; the session itself sends no HelloVerifyRequest.
     pub fn server(
         config: Arc<ServerConfig>,
         transport: Transport,
-        _now: Now,
+        now: Now,
         rng_seed: [u8; 32],
     ) -> Result<Self, Error> {
-        let Transport::Tls = transport;
+        let cx = new_common(transport, &config.limits, config.retransmit, now, rng_seed)?;
         Ok(Self::with(
             Machine::Server(config, ServerState::ExpectClientHello),
-            Common::new(rng_seed),
+            cx,
         ))
     }
 
@@ -191,8 +243,27 @@ impl Session {
             deframer: Deframer::default(),
             hs_buf: Vec::new(),
             rx_plain: None,
+            rx_dgram: Vec::new(),
+            rx_ranges: VecDeque::new(),
+            stash: Vec::new(),
             closure: Closure::Open,
             failed: None,
+        }
+    }
+
+    /// Counters of dropped records and retransmissions (DTLS).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.cx.dtls.as_ref().map(|d| d.stats).unwrap_or_default()
+    }
+
+    /// The largest application payload one `send` puts in a DTLS record (TLS: 16 384).
+    #[must_use]
+    pub fn max_payload(&self) -> usize {
+        if self.cx.dtls.is_some() {
+            self.cx.dtls_max_payload()
+        } else {
+            MAX_PLAINTEXT
         }
     }
 
@@ -247,14 +318,19 @@ impl Session {
             self.cx.send_alert(level, alert);
         }
         self.rx_plain = None;
+        self.rx_ranges.clear();
         self.failed = Some(e.clone());
         self.machine = Machine::Poisoned;
         e
     }
 
     /// Feeds bytes received from the transport; returns how many were taken. See the driving contract.
-    pub fn handle_input(&mut self, _now: Now, input: &[u8]) -> Result<usize, Error> {
+    pub fn handle_input(&mut self, now: Now, input: &[u8]) -> Result<usize, Error> {
         self.check_usable()?;
+        self.cx.now = now.mono;
+        if self.cx.dtls.is_some() {
+            return self.handle_datagram(input);
+        }
         if self.closure == Closure::PeerClosed {
             // RFC 5246 7.2.1: data after close_notify is ignored.
             return Ok(input.len());
@@ -376,12 +452,19 @@ impl Session {
                 return Ok(());
             }
             let msg: Vec<u8> = self.hs_buf.drain(..4 + len).collect();
-            self.handle_handshake_message(HandshakeType::from(msg[0]), &msg)?;
+            self.handle_handshake_message(HandshakeType::from(msg[0]), &msg, 4)?;
         }
     }
 
-    fn handle_handshake_message(&mut self, typ: HandshakeType, raw: &[u8]) -> Result<(), Error> {
-        let body = &raw[4..];
+    /// Handles one whole handshake message; `raw` is what the transcript hashes, its header
+    /// `header_len` bytes long (4 for TLS, 12 for DTLS).
+    fn handle_handshake_message(
+        &mut self,
+        typ: HandshakeType,
+        raw: &[u8],
+        header_len: usize,
+    ) -> Result<(), Error> {
+        let body = &raw[header_len..];
         if self.is_connected() {
             // Renegotiation is refused (RFC 5746 leaves it optional; RFC 5246 7.2.2 warning).
             let ask = matches!(
@@ -422,7 +505,7 @@ impl Session {
     }
 
     /// Answers [`Event::PskNeeded`]: the key, or `None` if the identity is unknown.
-    pub fn provide_psk(&mut self, _now: Now, psk: Option<Psk>) -> Result<(), Error> {
+    pub fn provide_psk(&mut self, now: Now, psk: Option<Psk>) -> Result<(), Error> {
         self.check_usable()?;
         let Machine::Server(_, ServerState::AwaitingPsk { .. }) = &self.machine else {
             return Err(ApiMisuse::NoPskRequested.into());
@@ -431,18 +514,29 @@ impl Session {
         else {
             unreachable!("checked just above")
         };
+        self.cx.now = now.mono;
         match server::resume_with_psk(st, &mut self.cx, &cfg, psk) {
-            Ok(st) => {
-                self.machine = Machine::Server(cfg, st);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
+            Ok(st) => self.machine = Machine::Server(cfg, st),
+            Err(e) => return Err(self.fail(e)),
         }
+        if self.cx.dtls.is_some() {
+            self.resume_datagram()?;
+        }
+        Ok(())
     }
 
-    /// Timers (used by DTLS). Idempotent; safe to call early.
-    pub fn handle_timeout(&mut self, _now: Now) -> Result<(), Error> {
-        self.check_usable()
+    /// Timers (DTLS retransmission). Idempotent; safe to call early.
+    pub fn handle_timeout(&mut self, now: Now) -> Result<(), Error> {
+        self.check_usable()?;
+        self.cx.now = now.mono;
+        let Some(d) = self.cx.dtls.as_mut() else {
+            return Ok(());
+        };
+        match d.timer.fire(now.mono, &d.retransmit) {
+            None => Ok(()),
+            Some(true) => self.cx.retransmit_flight().map_err(|e| self.fail(e)),
+            Some(false) => Err(self.fail(Error::HandshakeTimeout)),
+        }
     }
 
     /// Tells the session the transport has ended. `Ok` if the peer had closed properly.
@@ -458,13 +552,28 @@ impl Session {
 
     /// Queues application data; returns how much was taken (less than all when the output queue
     /// is full: drain `poll_output` and retry).
-    pub fn send(&mut self, _now: Now, data: &[u8]) -> Result<usize, Error> {
+    pub fn send(&mut self, now: Now, data: &[u8]) -> Result<usize, Error> {
         self.check_usable()?;
         if self.closure != Closure::Open {
             return Err(ApiMisuse::Closed.into());
         }
         if !self.is_connected() {
             return Err(ApiMisuse::NotConnected.into());
+        }
+        self.cx.now = now.mono;
+        if self.cx.dtls.is_some() {
+            if self.cx.pending_tx() >= self.machine.limits().max_buffered_output || data.is_empty()
+            {
+                return Ok(0);
+            }
+            let n = data.len().min(self.cx.dtls_max_payload());
+            if let Err(e) = self
+                .cx
+                .write_records(ContentType::ApplicationData, &data[..n])
+            {
+                return Err(self.fail(e));
+            }
+            return Ok(n);
         }
         let room = self
             .machine
@@ -526,8 +635,25 @@ impl Session {
         Ok(())
     }
 
+    fn pop_event(&mut self) -> Option<Event<'static>> {
+        Some(match self.cx.events.pop_front()? {
+            QueuedEvent::PskNeeded {
+                identity,
+                server_name,
+            } => Event::PskNeeded {
+                identity,
+                server_name,
+            },
+            QueuedEvent::Connected(info) => Event::Connected(info),
+            QueuedEvent::PeerClosed => Event::PeerClosed,
+        })
+    }
+
     /// The next thing for the caller; drain until [`Output::Wait`].
     pub fn poll_output<'b>(&mut self, buf: &'b mut [u8]) -> Output<'b> {
+        if self.cx.dtls.is_some() {
+            return self.poll_datagram(buf);
+        }
         if self.cx.pending_tx() > 0 && !buf.is_empty() {
             let n = self.cx.pending_tx().min(buf.len());
             buf[..n].copy_from_slice(&self.cx.tx[self.cx.tx_pos..self.cx.tx_pos + n]);
@@ -541,18 +667,8 @@ impl Session {
         if self.failed.is_some() {
             return Output::Wait(None);
         }
-        if let Some(ev) = self.cx.events.pop_front() {
-            return Output::Event(match ev {
-                QueuedEvent::PskNeeded {
-                    identity,
-                    server_name,
-                } => Event::PskNeeded {
-                    identity,
-                    server_name,
-                },
-                QueuedEvent::Connected(info) => Event::Connected(info),
-                QueuedEvent::PeerClosed => Event::PeerClosed,
-            });
+        if let Some(ev) = self.pop_event() {
+            return Output::Event(ev);
         }
         if let Some(r) = self.rx_plain.clone() {
             if !buf.is_empty() {

@@ -1,0 +1,284 @@
+//! The DTLS half of [`Session`]: one datagram in, records opened in place, handshake fragments
+//! reassembled in order, flights retransmitted; one datagram out per `Transmit`.
+//!
+//! Records that fail to parse or authenticate, replays and records of an epoch we cannot read
+//! are dropped silently and counted (RFC 6347 4.1.2.7); handshake failures stay fatal.
+
+use core::ops::Range;
+
+use super::{Closure, Event, Machine, Output, Session};
+use crate::codec::Reader;
+use crate::common::MAX_EARLY_RECORDS;
+use crate::dtls::{DtlsRecordHeader, FragmentHeader, Inserted, HS_HEADER_LEN};
+use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
+use crate::error::Error;
+use crate::record::{Protection, DTLS_HEADER_LEN};
+
+impl Session {
+    /// Takes one datagram. Returns its length, or 0 if received data still waits to be polled
+    /// (drain `poll_output` first).
+    pub(super) fn handle_datagram(&mut self, input: &[u8]) -> Result<usize, Error> {
+        if self.closure == Closure::PeerClosed {
+            return Ok(input.len());
+        }
+        if !self.rx_ranges.is_empty() || self.is_suspended() {
+            return Ok(0);
+        }
+        self.rx_dgram.clear();
+        self.rx_dgram.extend_from_slice(input);
+        self.process_records(0, input.len())
+            .map_err(|e| self.fail(e))?;
+        Ok(input.len())
+    }
+
+    /// After `provide_psk`: continues with the messages and records that waited.
+    pub(super) fn resume_datagram(&mut self) -> Result<(), Error> {
+        let r = self.pop_messages().and_then(|()| {
+            let stash = core::mem::take(&mut self.stash);
+            let start = self.rx_dgram.len();
+            self.rx_dgram.extend_from_slice(&stash);
+            self.process_records(start, start + stash.len())
+        });
+        r.map_err(|e| self.fail(e))
+    }
+
+    fn process_records(&mut self, mut off: usize, end: usize) -> Result<(), Error> {
+        let mut retransmitted = false;
+        while off < end {
+            let Ok((h, range)) = DtlsRecordHeader::split(&self.rx_dgram[off..end]) else {
+                self.stats_mut().malformed += 1;
+                break;
+            };
+            let record = off..off + range.end;
+            off = record.end;
+            self.process_record_dtls(h, record, &mut retransmitted)?;
+            if self.closure == Closure::PeerClosed {
+                break;
+            }
+            if self.is_suspended() {
+                self.stash = self.rx_dgram[off..end].to_vec();
+                break;
+            }
+        }
+        if self.is_connected() {
+            if let Some(d) = self.cx.dtls.as_mut() {
+                d.timer = crate::dtls::Timer::Disarmed;
+            }
+        }
+        Ok(())
+    }
+
+    fn stats_mut(&mut self) -> &mut crate::common::Stats {
+        &mut self.cx.dtls.as_mut().expect("DTLS session").stats
+    }
+
+    fn process_record_dtls(
+        &mut self,
+        h: DtlsRecordHeader,
+        record: Range<usize>,
+        retransmitted: &mut bool,
+    ) -> Result<(), Error> {
+        let d = self.cx.dtls.as_mut().expect("DTLS session");
+        let fragment = record.start + DTLS_HEADER_LEN..record.end;
+        if h.epoch == d.read_epoch + 1 && d.read_epoch == 0 {
+            // Next-epoch records (Finished before ChangeCipherSpec): keep a few for later.
+            if d.early.len() < MAX_EARLY_RECORDS {
+                d.early.push(self.rx_dgram[record].to_vec());
+            } else {
+                d.stats.wrong_epoch += 1;
+            }
+            return Ok(());
+        }
+        let old_handshake = h.epoch + 1 == d.read_epoch && h.typ == ContentType::Handshake;
+        if h.epoch > 1 || (h.epoch != d.read_epoch && !old_handshake) {
+            d.stats.wrong_epoch += 1;
+            return Ok(());
+        }
+        let e = usize::from(h.epoch);
+        if !d.replay[e].is_fresh(h.seq) {
+            d.stats.replayed += 1;
+            return Ok(());
+        }
+        let plain = if h.epoch == 0 {
+            fragment
+        } else {
+            let Some(prot) = self.cx.read.as_ref() else {
+                d.stats.wrong_epoch += 1;
+                return Ok(());
+            };
+            match prot.open_record(
+                &mut self.rx_dgram[fragment.clone()],
+                h.typ,
+                h.version,
+                h.full_seq(),
+            ) {
+                Ok(r) => fragment.start + r.start..fragment.start + r.end,
+                Err(_) => {
+                    d.stats.bad_mac += 1;
+                    return Ok(());
+                }
+            }
+        };
+        d.replay[e].mark(h.seq);
+        match h.typ {
+            ContentType::Handshake => self.handshake_fragments(plain, h.seq, retransmitted),
+            ContentType::ChangeCipherSpec => self.change_cipher_spec(&plain),
+            ContentType::Alert => self.alert(&plain),
+            ContentType::ApplicationData => {
+                if self.is_connected() && h.epoch == 1 {
+                    if !plain.is_empty() {
+                        self.rx_ranges.push_back(plain);
+                    }
+                } else {
+                    self.stats_mut().wrong_epoch += 1;
+                }
+                Ok(())
+            }
+            ContentType::Unknown(_) => Ok(()),
+        }
+    }
+
+    fn handshake_fragments(
+        &mut self,
+        plain: Range<usize>,
+        record_seq: u64,
+        retransmitted: &mut bool,
+    ) -> Result<(), Error> {
+        let data = self.rx_dgram[plain].to_vec();
+        let mut r = Reader::new(&data);
+        while r.left() > 0 {
+            let Ok((fh, frag)) = FragmentHeader::read(&mut r) else {
+                self.stats_mut().malformed += 1;
+                return Ok(());
+            };
+            let first_hello =
+                self.machine.awaits_client_hello() && fh.typ == HandshakeType::ClientHello;
+            let d = self.cx.dtls.as_mut().expect("DTLS session");
+            if first_hello && d.reasm.next() != fh.message_seq && d.reasm.next() == 0 {
+                // After a stateless cookie exchange the ClientHello has message_seq 1; our
+                // numbering continues from it (RFC 6347 4.2.2).
+                d.reasm.set_next(fh.message_seq);
+                d.send_msg_seq = fh.message_seq;
+            }
+            if first_hello {
+                // And our record numbers continue from the ClientHello's (RFC 6347 4.2.1).
+                d.epoch_seq[0] = d.epoch_seq[0].max(record_seq);
+            }
+            match d.reasm.insert(&fh, frag)? {
+                Inserted::Stored => {}
+                Inserted::Dropped => d.stats.dropped_fragments += 1,
+                Inserted::Old => {
+                    // The peer repeats its previous flight: ours was lost. Answer once per datagram.
+                    if !*retransmitted
+                        && !d.flight.is_empty()
+                        && !matches!(self.machine, Machine::Poisoned)
+                    {
+                        *retransmitted = true;
+                        self.cx.retransmit_flight()?;
+                    }
+                }
+            }
+            self.pop_messages()?;
+            if self.is_suspended() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every complete in-order message to the machine.
+    fn pop_messages(&mut self) -> Result<(), Error> {
+        while !self.is_suspended() {
+            let Some(d) = self.cx.dtls.as_mut() else {
+                return Ok(());
+            };
+            let Some((typ, message_seq, body)) = d.reasm.pop() else {
+                return Ok(());
+            };
+            d.flight_open = false;
+            let mut raw = alloc::vec::Vec::with_capacity(HS_HEADER_LEN + body.len());
+            FragmentHeader::unfragmented(typ, body.len(), message_seq).write(&mut raw);
+            raw.extend_from_slice(&body);
+            self.handle_handshake_message(typ, &raw, HS_HEADER_LEN)?;
+        }
+        Ok(())
+    }
+
+    fn change_cipher_spec(&mut self, plain: &Range<usize>) -> Result<(), Error> {
+        if self.rx_dgram[plain.clone()] != [1] {
+            self.stats_mut().malformed += 1;
+            return Ok(());
+        }
+        if !self.machine.expects_ccs() {
+            // A duplicate, or early (the peer retransmits): ignore.
+            return Ok(());
+        }
+        let Some(keys) = self.cx.pending_read.take() else {
+            return Ok(());
+        };
+        self.cx.read = Some(Protection::new(keys));
+        let d = self.cx.dtls.as_mut().expect("DTLS session");
+        d.read_epoch = 1;
+        let early = core::mem::take(&mut d.early);
+        self.machine = core::mem::replace(&mut self.machine, Machine::Poisoned).after_ccs();
+        for rec in early {
+            let start = self.rx_dgram.len();
+            self.rx_dgram.extend_from_slice(&rec);
+            self.process_records(start, start + rec.len())?;
+        }
+        Ok(())
+    }
+
+    fn alert(&mut self, plain: &Range<usize>) -> Result<(), Error> {
+        let [level, desc] = self.rx_dgram[plain.clone()] else {
+            self.stats_mut().malformed += 1;
+            return Ok(());
+        };
+        let (level, desc) = (AlertLevel::from(level), AlertDescription::from(desc));
+        if desc == AlertDescription::CloseNotify {
+            if self.closure == Closure::Open {
+                self.cx
+                    .send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+            }
+            self.closure = Closure::PeerClosed;
+            self.cx
+                .events
+                .push_back(crate::common::QueuedEvent::PeerClosed);
+            return Ok(());
+        }
+        if level != AlertLevel::Warning || !self.is_connected() {
+            return Err(Error::AlertReceived(desc));
+        }
+        Ok(())
+    }
+
+    /// `poll_output` over DTLS: whole datagrams, events, whole records of application data.
+    pub(super) fn poll_datagram<'b>(&mut self, buf: &'b mut [u8]) -> Output<'b> {
+        let d = self.cx.dtls.as_mut().expect("DTLS session");
+        if let Some(front) = d.datagrams.front() {
+            let n = front.len();
+            if n > buf.len() {
+                return Output::BufferTooSmall { needed: n };
+            }
+            buf[..n].copy_from_slice(front);
+            d.datagrams.pop_front();
+            return Output::Transmit(&buf[..n]);
+        }
+        let deadline = d.timer.deadline();
+        if self.failed.is_some() {
+            return Output::Wait(None);
+        }
+        if let Some(ev) = self.pop_event() {
+            return Output::Event(ev);
+        }
+        if let Some(r) = self.rx_ranges.front().cloned() {
+            if r.len() > buf.len() {
+                return Output::BufferTooSmall { needed: r.len() };
+            }
+            self.rx_ranges.pop_front();
+            buf[..r.len()].copy_from_slice(&self.rx_dgram[r.clone()]);
+            return Output::Event(Event::AppData(&buf[..r.len()]));
+        }
+        Output::Wait(deadline)
+    }
+}
