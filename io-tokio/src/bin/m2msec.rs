@@ -1,0 +1,483 @@
+//! The `m2msec` command: a TLS 1.2 PSK client and server that pipe stdin to the peer and the
+//! peer's data to stdout (like `openssl s_client` / `s_server`), and a self-contained demo.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use m2msec::messages::is_dns_name;
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, PskTable, ServerConfig};
+use m2msec_tokio::{accept, connect, Error, TlsStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// The exporter label of the oneM2M bootstrap (TS-0003), used by the demo.
+const DEMO_LABEL: &str = "EXPORTER-oneM2M-Bootstrap";
+/// Bytes the demo sends each way.
+const DEMO_BYTES: usize = 64 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "m2msec",
+    version,
+    about = "oneM2M TS-0003 TLS 1.2 PSK client and server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Connect to a server; stdin goes to the peer, the peer's data to stdout.
+    Client(ClientArgs),
+    /// Accept connections one after another; stdin goes to the peer, its data to stdout.
+    Server(ServerArgs),
+    /// Run our client against our server on 127.0.0.1, once per suite, and print a table.
+    Demo,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The PSK identity.
+    #[arg(long, value_name = "ID")]
+    psk_identity: String,
+    /// The PSK, in hex.
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    psk: Key,
+    /// A cipher suite (repeatable): psk-aes128-ccm or psk-aes128-ccm8. Default: both.
+    #[arg(long = "suite", value_name = "SUITE", value_parser = parse_suite)]
+    suites: Vec<CipherSuite>,
+    /// RFC 5705 keying material to print after the handshake (repeatable); no CONTEXT_HEX
+    /// means no context, an empty one means an empty context.
+    #[arg(long = "export", value_name = "LABEL:LEN[:CONTEXT_HEX]", value_parser = parse_export)]
+    exports: Vec<Export>,
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The server to connect to.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: String,
+    /// The SNI host name (default: HOST when it is a DNS name).
+    #[arg(long, value_name = "NAME")]
+    sni: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: String,
+    /// The PSK identity hint to send.
+    #[arg(long, value_name = "HINT")]
+    hint: Option<String>,
+    /// Exit after the first connection ends.
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Debug)]
+struct Key(Vec<u8>);
+
+#[derive(Clone, Debug)]
+struct Export {
+    label: String,
+    len: usize,
+    context: Option<Vec<u8>>,
+}
+
+fn parse_key(s: &str) -> Result<Key, String> {
+    hex::decode(s).map(Key).map_err(|e| format!("not hex: {e}"))
+}
+
+fn parse_suite(s: &str) -> Result<CipherSuite, String> {
+    CipherSuite::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = CipherSuite::ALL.iter().map(|s| s.short_name()).collect();
+        format!("unknown suite (expected one of {})", names.join(", "))
+    })
+}
+
+fn parse_export(s: &str) -> Result<Export, String> {
+    let mut parts = s.splitn(3, ':');
+    let label = parts.next().unwrap_or_default();
+    let len = parts.next().ok_or("expected LABEL:LEN[:CONTEXT_HEX]")?;
+    let len: usize = len.parse().map_err(|e| format!("bad LEN: {e}"))?;
+    if label.is_empty() || len == 0 || len > 0xffff {
+        return Err("LABEL must not be empty and LEN must be 1..=65535".into());
+    }
+    let context = parts
+        .next()
+        .map(hex::decode)
+        .transpose()
+        .map_err(|e| format!("bad CONTEXT_HEX: {e}"))?;
+    Ok(Export {
+        label: label.into(),
+        len,
+        context,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Client(a) => client(a).await,
+            Cmd::Server(a) => server(a).await,
+            Cmd::Demo => demo().await,
+        }
+    });
+    let code = match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    };
+    // The stdin reader is a blocking thread that would keep the runtime alive: exit now.
+    std::process::exit(code)
+}
+
+/// A failure with its context, as printed on the `error:` line.
+#[derive(Debug)]
+struct Failure(String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<m2msec::error::ConfigError> for Failure {
+    fn from(e: m2msec::error::ConfigError) -> Self {
+        Error::Tls(e.into()).into()
+    }
+}
+
+fn suites(c: &Common) -> Vec<CipherSuite> {
+    if c.suites.is_empty() {
+        CipherSuite::ALL.to_vec()
+    } else {
+        c.suites.clone()
+    }
+}
+
+/// stdin, read by one task for the whole process; `None` from the receiver means EOF.
+fn stdin_chunks() -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = stdin.read(&mut buf).await {
+            if tx.send(buf[..n].to_vec()).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn client(a: ClientArgs) -> Result<(), Failure> {
+    let host = split_host(&a.connect)?;
+    let sni = a
+        .sni
+        .clone()
+        .or_else(|| is_dns_name(host).then(|| host.to_string()));
+    let psk = ClientPsk::new(a.common.psk_identity.as_bytes(), Psk::new(&a.common.psk.0)?)?;
+    let cfg = ClientConfig::builder(psk)
+        .suites(&suites(&a.common))
+        .build()?;
+    let mut input = stdin_chunks();
+    let tcp = TcpStream::connect(&a.connect)
+        .await
+        .map_err(|e| Failure(format!("cannot connect to {}: {e}", a.connect)))?;
+    let _ = tcp.set_nodelay(true);
+    let tls = connect(tcp, Arc::new(cfg), sni.as_deref()).await?;
+    report(&tls, &a.common.exports)?;
+    pump(tls, &mut input).await
+}
+
+/// HOST of HOST:PORT, without the brackets of an IPv6 literal.
+fn split_host(addr: &str) -> Result<&str, Failure> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| Failure(format!("expected HOST:PORT, got {addr:?}")))?;
+    if port.parse::<u16>().is_err() {
+        return Err(Failure(format!("bad port in {addr:?}")));
+    }
+    Ok(host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host))
+}
+
+async fn server(a: ServerArgs) -> Result<(), Failure> {
+    let mut table = PskTable::new();
+    table.insert(a.common.psk_identity.as_bytes(), Psk::new(&a.common.psk.0)?)?;
+    let cfg = Arc::new(
+        ServerConfig::builder(Box::new(table))
+            .suites(&suites(&a.common))
+            .identity_hint(a.hint.as_deref().map(str::as_bytes))
+            .build()?,
+    );
+    let listener = TcpListener::bind(&a.listen)
+        .await
+        .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
+    if let Ok(addr) = listener.local_addr() {
+        eprintln!("listening: {addr}");
+    }
+    let mut input = stdin_chunks();
+    loop {
+        let r = match listener.accept().await {
+            Ok((tcp, _)) => {
+                let _ = tcp.set_nodelay(true);
+                serve_one(tcp, cfg.clone(), &a.common.exports, &mut input).await
+            }
+            Err(e) => Err(Failure(format!("accept: {e}"))),
+        };
+        if a.once {
+            return r;
+        }
+        if let Err(e) = r {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+async fn serve_one(
+    tcp: TcpStream,
+    cfg: Arc<ServerConfig>,
+    exports: &[Export],
+    input: &mut mpsc::Receiver<Vec<u8>>,
+) -> Result<(), Failure> {
+    let tls = accept(tcp, cfg).await?;
+    report(&tls, exports)?;
+    pump(tls, input).await
+}
+
+/// Prints the `connected:` and `exporter:` lines.
+fn report<S: AsyncRead + AsyncWrite + Unpin>(
+    tls: &TlsStream<S>,
+    exports: &[Export],
+) -> Result<(), Failure> {
+    let info = tls.info();
+    eprintln!(
+        "connected: suite={} identity={} sni={}",
+        info.suite.iana_name(),
+        String::from_utf8_lossy(&info.psk_identity),
+        info.server_name.as_deref().unwrap_or("-")
+    );
+    for x in exports {
+        let mut out = vec![0u8; x.len];
+        tls.export_keying_material(&mut out, x.label.as_bytes(), x.context.as_deref())?;
+        eprintln!("exporter: {}", hex::encode(out));
+    }
+    Ok(())
+}
+
+/// Copies `input` to the peer (close_notify at its end) and the peer's data to stdout until
+/// the peer closes. The reader's outcome decides: a write failure counts only if reading does
+/// not end on its own soon after.
+async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
+    tls: TlsStream<S>,
+    input: &mut mpsc::Receiver<Vec<u8>>,
+) -> Result<(), Failure> {
+    let (mut rh, mut wh) = tokio::io::split(tls);
+    let result = {
+        let reader = async {
+            let mut out = tokio::io::stdout();
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = rh.read(&mut buf).await.map_err(Error::from)?;
+                if n == 0 {
+                    return Ok::<(), Error>(());
+                }
+                out.write_all(&buf[..n]).await?;
+                out.flush().await?;
+            }
+        };
+        let writer = async {
+            while let Some(chunk) = input.recv().await {
+                wh.write_all(&chunk).await?;
+                wh.flush().await?;
+            }
+            wh.shutdown().await?;
+            Ok::<(), Error>(())
+        };
+        tokio::pin!(reader, writer);
+        tokio::select! {
+            r = &mut reader => r,
+            w = &mut writer => match w {
+                Ok(()) => reader.await,
+                Err(we) => match tokio::time::timeout(Duration::from_secs(2), reader).await {
+                    Ok(r) => r,
+                    Err(_) => Err(we),
+                },
+            },
+        }
+    };
+    let mut tls = rh.unsplit(wh);
+    if result.is_ok() {
+        // Write out our close_notify reply (best effort: the peer has closed already).
+        let _ = tokio::time::timeout(Duration::from_secs(2), tls.shutdown()).await;
+    }
+    Ok(result?)
+}
+
+/// One row of the demo table.
+struct Row {
+    suite: CipherSuite,
+    handshake: Duration,
+    bytes: usize,
+    exporter_equal: bool,
+}
+
+async fn demo() -> Result<(), Failure> {
+    let mut rows = Vec::new();
+    for &suite in CipherSuite::ALL {
+        let row = tokio::time::timeout(Duration::from_secs(10), demo_one(suite))
+            .await
+            .map_err(|_| Failure(format!("demo {}: timed out", suite.iana_name())))??;
+        rows.push(row);
+    }
+    println!(
+        "{:<10} {:<10} {:<28} {:>13} {:>15} {:>15}",
+        "framework", "transport", "suite", "handshake_ms", "bytes_each_way", "exporter_equal"
+    );
+    for r in &rows {
+        println!(
+            "{:<10} {:<10} {:<28} {:>13.3} {:>15} {:>15}",
+            "psk-tls",
+            "tls",
+            r.suite.iana_name(),
+            r.handshake.as_secs_f64() * 1000.0,
+            r.bytes,
+            if r.exporter_equal { "yes" } else { "no" }
+        );
+    }
+    if rows.iter().all(|r| r.exporter_equal) {
+        Ok(())
+    } else {
+        Err(Failure("demo: exporters differ".into()))
+    }
+}
+
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn demo_one(suite: CipherSuite) -> Result<Row, Failure> {
+    const ID: &[u8] = b"demo-client";
+    let key = os_key()?;
+    let mut table = PskTable::new();
+    table.insert(ID, Psk::new(&key)?)?;
+    let scfg = Arc::new(ServerConfig::builder(Box::new(table)).build()?);
+    let ccfg = Arc::new(
+        ClientConfig::builder(ClientPsk::new(ID, Psk::new(&key)?)?)
+            .suites(&[suite])
+            .build()?,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure(format!("demo: bind: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure(format!("demo: {e}")))?;
+
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let mut tls = accept(tcp, scfg).await?;
+        let ekm = exporter(&tls)?;
+        let got = exchange(&mut tls, &pattern(2, DEMO_BYTES)).await?;
+        // Wait for the client's close_notify, then answer it.
+        let extra = tls.read(&mut [0u8; 1]).await?;
+        tls.shutdown().await?;
+        Ok::<_, Error>((ekm, got == pattern(1, DEMO_BYTES) && extra == 0))
+    });
+
+    let start = Instant::now();
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| Failure(format!("demo: connect: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let mut tls = connect(tcp, ccfg, Some("localhost")).await?;
+    let handshake = start.elapsed();
+    if tls.info().suite != suite {
+        return Err(Failure(format!("demo: negotiated {}", tls.info().suite)));
+    }
+    let ekm = exporter(&tls)?;
+    let got = exchange(&mut tls, &pattern(1, DEMO_BYTES)).await?;
+    tls.shutdown().await.map_err(Error::from)?;
+    let extra = tls.read(&mut [0u8; 1]).await.map_err(Error::from)?;
+    let (server_ekm, server_ok) = server
+        .await
+        .map_err(|e| Failure(format!("demo: server task: {e}")))??;
+    if got != pattern(2, DEMO_BYTES) || extra != 0 || !server_ok {
+        return Err(Failure(format!(
+            "demo {}: data corrupted",
+            suite.iana_name()
+        )));
+    }
+    Ok(Row {
+        suite,
+        handshake,
+        bytes: DEMO_BYTES,
+        exporter_equal: ekm == server_ekm,
+    })
+}
+
+fn os_key() -> Result<[u8; 16], Failure> {
+    let mut key = [0u8; 16];
+    getrandom::getrandom(&mut key).map_err(|e| Failure(format!("demo: randomness: {e}")))?;
+    Ok(key)
+}
+
+fn exporter<S: AsyncRead + AsyncWrite + Unpin>(tls: &TlsStream<S>) -> Result<Vec<u8>, Error> {
+    let mut out = vec![0u8; 48];
+    tls.export_keying_material(&mut out, DEMO_LABEL.as_bytes(), None)?;
+    Ok(out)
+}
+
+/// Sends `data` while reading as many bytes from the peer; returns what was read.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    tls: &mut TlsStream<S>,
+    data: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let (mut r, mut w) = tokio::io::split(tls);
+    let send = async {
+        w.write_all(data).await?;
+        w.flush().await
+    };
+    let recv = async {
+        let mut got = vec![0u8; data.len()];
+        r.read_exact(&mut got).await?;
+        Ok(got)
+    };
+    let ((), got) = tokio::try_join!(send, recv).map_err(Error::from)?;
+    Ok(got)
+}

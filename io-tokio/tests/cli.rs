@@ -1,0 +1,351 @@
+//! The `m2msec` binary as server and client against each other over loopback.
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+const KEY: &str = "000102030405060708090a0b0c0d0e0f";
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A child process whose output is collected by threads; killed when dropped.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b = buf.clone();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = r.read(&mut chunk) {
+            b.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + LIMIT;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn m2msec");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn stderr_lines(&self, prefix: &str) -> Vec<String> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(String::from)
+            .collect()
+    }
+
+    fn wait_stdout(&self, needle: &[u8]) {
+        wait_until("stdout data", || {
+            self.stdout().windows(needle.len()).any(|w| w == needle)
+        });
+    }
+
+    /// The port from the server's `listening:` line.
+    fn port(&self) -> u16 {
+        wait_until("listening line", || {
+            !self.stderr_lines("listening: ").is_empty()
+        });
+        let line = &self.stderr_lines("listening: ")[0];
+        line.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn send(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(data).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let end = Instant::now() + LIMIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // let the collector threads catch up
+                thread::sleep(Duration::from_millis(50));
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "process did not exit; stderr: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server(extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--psk-identity",
+        "cse-01",
+        "--psk",
+        KEY,
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn(&args)
+}
+
+fn client(port: u16, key: &str, extra: &[&str]) -> Proc {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "client",
+        "--connect",
+        &addr,
+        "--psk-identity",
+        "cse-01",
+        "--psk",
+        key,
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn(&args)
+}
+
+const EXPORTS: &[&str] = &[
+    "--export",
+    "EXPORTER-oneM2M-Bootstrap:48",
+    "--export",
+    "EXPORTER-test:16:",
+    "--export",
+    "EXPORTER-test:16",
+    "--export",
+    "EXPORTER-test:16:c0ffee",
+];
+
+#[test]
+fn client_and_server_pipe_data_and_agree_on_exporters() {
+    let mut s = server(&[&["--once"], EXPORTS].concat());
+    let port = s.port();
+    let mut c = client(port, KEY, &[&["--sni", "in-cse.example"], EXPORTS].concat());
+
+    c.send(b"ping from the client\n");
+    s.wait_stdout(b"ping from the client\n");
+    s.send(b"pong from the server\n");
+    c.wait_stdout(b"pong from the server\n");
+    // More data after the first exchange still flows promptly.
+    c.send(b"second");
+    s.wait_stdout(b"second");
+
+    // EOF on the client's stdin: close_notify; the server answers and both exit cleanly.
+    c.close_stdin();
+    assert!(c.wait().success(), "client: {}", c.stderr());
+    assert!(s.wait().success(), "server: {}", s.stderr());
+
+    let connected = "connected: suite=TLS_PSK_WITH_AES_128_CCM identity=cse-01 sni=in-cse.example";
+    assert_eq!(c.stderr_lines("connected: "), [connected]);
+    assert_eq!(s.stderr_lines("connected: "), [connected]);
+    let ce = c.stderr_lines("exporter: ");
+    assert_eq!(ce.len(), 4, "{}", c.stderr());
+    assert_eq!(ce, s.stderr_lines("exporter: "));
+    assert_eq!(ce[0].len(), "exporter: ".len() + 96);
+    assert!(ce[0]["exporter: ".len()..]
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_ne!(ce[1], ce[2], "empty context differs from no context");
+    assert_ne!(ce[1], ce[3]);
+    assert!(c.stderr_lines("error").is_empty() && s.stderr_lines("error").is_empty());
+    assert_eq!(c.stdout(), b"pong from the server\n");
+    assert_eq!(s.stdout(), b"ping from the client\nsecond");
+}
+
+#[test]
+fn server_closes_first_and_suite_choice() {
+    let mut s = server(&["--once", "--suite", "psk-aes128-ccm8", "--hint", "h"]);
+    let port = s.port();
+    // Client offers both (CCM first); the server accepts only CCM_8. No SNI for an IP.
+    let mut c = client(port, KEY, &[]);
+    s.send(b"bye after this");
+    c.wait_stdout(b"bye after this");
+    s.close_stdin();
+    // The client exits 0 after printing what the server sent, its stdin still open.
+    assert!(c.wait().success(), "client: {}", c.stderr());
+    assert!(s.wait().success(), "server: {}", s.stderr());
+    let want = "connected: suite=TLS_PSK_WITH_AES_128_CCM_8 identity=cse-01 sni=-";
+    assert_eq!(c.stderr_lines("connected: "), [want]);
+    assert_eq!(s.stderr_lines("connected: "), [want]);
+    assert_eq!(c.stdout(), b"bye after this");
+}
+
+#[test]
+fn wrong_psk_exits_non_zero_with_one_error_line() {
+    let mut s = server(&["--once"]);
+    let port = s.port();
+    let mut c = client(port, "ffffffffffffffffffffffffffffffff", &[]);
+    assert!(!c.wait().success());
+    assert!(!s.wait().success());
+    assert_eq!(
+        c.stderr_lines("error"),
+        ["error: received fatal alert: bad_record_mac"],
+        "{}",
+        c.stderr()
+    );
+    let se = s.stderr_lines("error");
+    assert_eq!(se.len(), 1, "{}", s.stderr());
+    assert!(se[0].contains("bad_record_mac"), "{se:?}");
+    assert!(c.stderr_lines("connected").is_empty());
+}
+
+#[test]
+fn server_without_once_serves_connections_one_after_another() {
+    let s = server(&[]);
+    let port = s.port();
+    // Unknown identity first: the server reports it and goes on.
+    let mut bad = Proc::spawn(&[
+        "client",
+        "--connect",
+        &format!("127.0.0.1:{port}"),
+        "--psk-identity",
+        "nobody",
+        "--psk",
+        KEY,
+    ]);
+    assert!(!bad.wait().success());
+    assert_eq!(
+        bad.stderr_lines("error"),
+        ["error: received fatal alert: unknown_psk_identity"]
+    );
+    for i in 0..2 {
+        let mut c = client(port, KEY, &[]);
+        let msg = format!("connection {i}\n");
+        c.send(msg.as_bytes());
+        s.wait_stdout(msg.as_bytes());
+        c.close_stdin();
+        assert!(c.wait().success(), "client {i}: {}", c.stderr());
+    }
+    wait_until("two connected lines", || {
+        s.stderr_lines("connected: ").len() == 2
+    });
+    assert_eq!(s.stderr_lines("error").len(), 1, "{}", s.stderr());
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    for args in [
+        &[
+            "client",
+            "--connect",
+            "127.0.0.1:1",
+            "--psk-identity",
+            "a",
+            "--psk",
+            "zz",
+        ][..],
+        &[
+            "client",
+            "--connect",
+            "127.0.0.1:1",
+            "--psk-identity",
+            "a",
+            "--psk",
+            "00",
+            "--suite",
+            "rc4",
+        ],
+        &[
+            "client",
+            "--connect",
+            "127.0.0.1:1",
+            "--psk-identity",
+            "a",
+            "--psk",
+            "00",
+            "--export",
+            "x",
+        ],
+        &["server", "--psk-identity", "a", "--psk", "00"],
+    ] {
+        let mut p = Proc::spawn(args);
+        p.close_stdin();
+        assert!(!p.wait().success(), "{args:?}");
+    }
+    // A connection failure names its cause.
+    let mut p = Proc::spawn(&[
+        "client",
+        "--connect",
+        "127.0.0.1:1",
+        "--psk-identity",
+        "a",
+        "--psk",
+        "00",
+    ]);
+    assert!(!p.wait().success());
+    let e = p.stderr_lines("error");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("error: cannot connect to 127.0.0.1:1"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn demo_runs_both_suites() {
+    let mut d = Proc::spawn(&["demo"]);
+    let start = Instant::now();
+    assert!(d.wait().success(), "demo: {}", d.stderr());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let out = String::from_utf8(d.stdout()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("framework"));
+    for (line, suite) in lines[1..]
+        .iter()
+        .zip(["TLS_PSK_WITH_AES_128_CCM", "TLS_PSK_WITH_AES_128_CCM_8"])
+    {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[..3], ["psk-tls", "tls", suite], "{line}");
+        assert!(cols[3].parse::<f64>().is_ok(), "{line}");
+        assert_eq!(cols[4], "65536");
+        assert_eq!(cols[5], "yes");
+    }
+}
