@@ -1,1 +1,928 @@
-fn main() {}
+//! Record-protection throughput, end-to-end record path and PSK handshake rate of m2msec,
+//! each measured beside OpenSSL (through the `openssl` crate) in the same run, plus heap use.
+//!
+//! Run: `cargo bench -p m2msec-std --bench throughput`. A plain `main` (no harness) prints a
+//! table of medians. `M2MSEC_BENCH_REP_MS` (default 500) and `M2MSEC_BENCH_REPS` (default 5)
+//! shorten or lengthen the run; `M2MSEC_BENCH_NO_SPEED=1` skips `openssl speed`.
+//!
+//! Heap accounting uses the `allocation-counter` dev-dependency as the global allocator (a
+//! `GlobalAlloc` wrapper around `System` that counts allocations, current bytes and peak bytes per
+//! thread): the workspace lints `forbid` `unsafe_code`, which no `allow` can lift, so the bench
+//! cannot implement `GlobalAlloc` itself. Only Rust allocations are seen: OpenSSL's own `malloc`
+//! calls are not, so heap figures are reported for m2msec alone.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use m2msec::crypto::prf::prf;
+use m2msec::enums::ContentType;
+use m2msec::key_schedule::{key_expansion, MasterSecret};
+use m2msec::record::{Protection, Wire, TLS_HEADER_LEN};
+use m2msec::secret::SecretArray;
+use m2msec::{
+    CipherSuite, ClientConfig, ClientPsk, Event, Now, Output, Psk, PskTable, ServerConfig, Session,
+    Transport,
+};
+use openssl::cipher::Cipher;
+use openssl::cipher_ctx::CipherCtx;
+use openssl::ssl::{
+    ErrorCode, Ssl, SslContext, SslMethod, SslOptions, SslSessionCacheMode, SslStream, SslVersion,
+};
+
+const ID: &[u8] = b"Client_identity";
+const KEY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const TLS12: u16 = 0x0303;
+const MB: f64 = 1e6;
+const CHUNK: usize = 16 * 1024;
+/// Poll buffer: one whole protected 16 KiB record fits.
+const WIRE: usize = CHUNK + 64;
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+struct Timer {
+    rep: Duration,
+    reps: usize,
+}
+
+impl Timer {
+    fn from_env() -> Self {
+        let ms = std::env::var("M2MSEC_BENCH_REP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        let reps = std::env::var("M2MSEC_BENCH_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5usize)
+            .max(1);
+        Self {
+            rep: Duration::from_millis(ms),
+            reps,
+        }
+    }
+
+    /// Iterations per second of one repetition of `f` (called in batches of `batch`).
+    fn once(&self, batch: u64, f: &mut dyn FnMut()) -> f64 {
+        let start = Instant::now();
+        let mut n = 0u64;
+        loop {
+            for _ in 0..batch {
+                f();
+            }
+            n += batch;
+            let el = start.elapsed();
+            if el >= self.rep {
+                return n as f64 / el.as_secs_f64();
+            }
+        }
+    }
+
+    /// Medians of iterations per second of `a` and `b`, their repetitions interleaved so that
+    /// drift in machine load hits both alike. Each is warmed up first.
+    fn pair(&self, batch: u64, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (Stat, Stat) {
+        for _ in 0..batch.max(8) {
+            a();
+            b();
+        }
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        for _ in 0..self.reps {
+            ra.push(self.once(batch, a));
+            rb.push(self.once(batch, b));
+        }
+        (Stat::of(ra), Stat::of(rb))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stat {
+    fn of(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Self {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+
+    fn scale(self, k: f64) -> Self {
+        Self {
+            median: self.median * k,
+            min: self.min * k,
+            max: self.max * k,
+        }
+    }
+}
+
+struct Row {
+    case: String,
+    unit: &'static str,
+    ours: Stat,
+    theirs: Stat,
+}
+
+fn show(s: Stat) -> String {
+    format!("{:.1} ({:.0}-{:.0})", s.median, s.min, s.max)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record protection: m2msec `Protection` vs OpenSSL EVP AES-128-CCM
+
+fn suite_name(s: CipherSuite) -> &'static str {
+    match s {
+        CipherSuite::PskAes128Ccm => "CCM",
+        _ => "CCM_8",
+    }
+}
+
+fn fixed_keys() -> (MasterSecret, [u8; 32], [u8; 32]) {
+    (SecretArray::new([0x42; 48]), [0x11; 32], [0x22; 32])
+}
+
+/// The client-write key and salt as key_expansion derives them (RFC 5246 6.3), for OpenSSL.
+fn client_write_key_and_salt() -> ([u8; 16], [u8; 4]) {
+    let (ms, cr, sr) = fixed_keys();
+    let mut block = [0u8; 40];
+    prf(ms.expose(), b"key expansion", &[&sr, &cr], &mut block);
+    let mut k = [0u8; 16];
+    let mut s = [0u8; 4];
+    k.copy_from_slice(&block[..16]);
+    s.copy_from_slice(&block[32..36]);
+    (k, s)
+}
+
+struct Ours {
+    seal: Protection,
+    open: Protection,
+    pt: Vec<u8>,
+    buf: Vec<u8>,
+    seq: u64,
+}
+
+impl Ours {
+    fn new(suite: CipherSuite, len: usize) -> Self {
+        let (ms, cr, sr) = fixed_keys();
+        let (client_write, _) = key_expansion(&ms, &cr, &sr, suite.tag_len());
+        Self {
+            seal: Protection::new(client_write.clone()),
+            open: Protection::new(client_write),
+            pt: (0..len).map(|i| i as u8).collect(),
+            buf: Vec::with_capacity(TLS_HEADER_LEN + len + 32),
+            seq: 0,
+        }
+    }
+
+    /// Seals one record into the reused buffer (left in `buf`).
+    fn seal(&mut self) {
+        self.buf.clear();
+        self.seal.seal_record(
+            &mut self.buf,
+            Wire::Tls,
+            ContentType::ApplicationData,
+            TLS12,
+            self.seq,
+            &self.pt,
+        );
+    }
+
+    /// Seal + open of one record; returns the plaintext length.
+    fn round(&mut self) -> usize {
+        self.seal();
+        let r = self
+            .open
+            .open_record(
+                &mut self.buf[TLS_HEADER_LEN..],
+                ContentType::ApplicationData,
+                TLS12,
+                self.seq,
+            )
+            .expect("authentic");
+        self.seq += 1;
+        black_box(&self.buf[TLS_HEADER_LEN..][r]).len()
+    }
+}
+
+/// OpenSSL doing the same per-record work: one context per direction keyed once, per record a
+/// new IV (salt || seq), 13-byte AAD, in-place encrypt + tag, then in-place verify + decrypt.
+struct Theirs {
+    enc: CipherCtx,
+    dec: CipherCtx,
+    salt: [u8; 4],
+    tag_len: usize,
+    pt: Vec<u8>,
+    buf: Vec<u8>,
+    seq: u64,
+}
+
+fn aad(seq: u64, len: usize) -> [u8; 13] {
+    let mut a = [0u8; 13];
+    a[..8].copy_from_slice(&seq.to_be_bytes());
+    a[8] = 23;
+    a[9..11].copy_from_slice(&TLS12.to_be_bytes());
+    a[11..].copy_from_slice(&(len as u16).to_be_bytes());
+    a
+}
+
+impl Theirs {
+    fn new(suite: CipherSuite, len: usize) -> Self {
+        let (key, salt) = client_write_key_and_salt();
+        let tag_len = suite.tag_len().bytes();
+        let mut enc = CipherCtx::new().unwrap();
+        enc.encrypt_init(Some(Cipher::aes_128_ccm()), None, None)
+            .unwrap();
+        enc.set_iv_length(12).unwrap();
+        enc.set_tag_length(tag_len).unwrap();
+        enc.encrypt_init(None, Some(&key), None).unwrap();
+        let mut dec = CipherCtx::new().unwrap();
+        dec.decrypt_init(Some(Cipher::aes_128_ccm()), None, None)
+            .unwrap();
+        dec.set_iv_length(12).unwrap();
+        dec.set_tag_length(tag_len).unwrap();
+        dec.decrypt_init(None, Some(&key), None).unwrap();
+        Self {
+            enc,
+            dec,
+            salt,
+            tag_len,
+            pt: (0..len).map(|i| i as u8).collect(),
+            buf: Vec::with_capacity(TLS_HEADER_LEN + len + 32),
+            seq: 0,
+        }
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&self.salt);
+        n[4..].copy_from_slice(&self.seq.to_be_bytes());
+        n
+    }
+
+    /// Builds the same record bytes as `Protection::seal_record` (header, explicit nonce, body, tag).
+    fn seal(&mut self) {
+        let len = self.pt.len();
+        let total = 8 + len + self.tag_len;
+        let nonce = self.nonce();
+        self.buf.clear();
+        self.buf.push(23);
+        self.buf.extend_from_slice(&TLS12.to_be_bytes());
+        self.buf.extend_from_slice(&(total as u16).to_be_bytes());
+        self.buf.extend_from_slice(&self.seq.to_be_bytes());
+        self.buf.extend_from_slice(&self.pt);
+        self.buf.resize(TLS_HEADER_LEN + total, 0);
+        let e = &mut self.enc;
+        e.encrypt_init(None, None, Some(&nonce)).unwrap();
+        e.set_data_len(len).unwrap();
+        e.cipher_update(&aad(self.seq, len), None).unwrap();
+        let (body, tag) = self.buf[TLS_HEADER_LEN + 8..].split_at_mut(len);
+        e.cipher_update_inplace(body, len).unwrap();
+        e.cipher_final(&mut []).unwrap();
+        e.tag(tag).unwrap();
+    }
+
+    fn round(&mut self) -> usize {
+        self.seal();
+        let len = self.pt.len();
+        let nonce = self.nonce();
+        let d = &mut self.dec;
+        let (body, tag) = self.buf[TLS_HEADER_LEN + 8..].split_at_mut(len);
+        d.decrypt_init(None, None, Some(&nonce)).unwrap();
+        d.set_tag(tag).unwrap();
+        d.set_data_len(len).unwrap();
+        d.cipher_update(&aad(self.seq, len), None).unwrap();
+        d.cipher_update_inplace(body, len).expect("authentic");
+        d.cipher_final(&mut []).unwrap();
+        self.seq += 1;
+        black_box(&*body).len()
+    }
+}
+
+/// What `symm::Crypter` would do: a fresh EVP context and AES key schedule per record and
+/// direction. (`Crypter` itself cannot be used for these suites: it keys the context in `new`,
+/// and OpenSSL fixes the CCM tag length when the key is set, so `set_tag_len(8 | 16)` afterwards
+/// leaves a 12-byte-tag context whose `get_tag` fails.)
+fn fresh_ctx_round(key: &[u8; 16], salt: &[u8; 4], seq: u64, pt: &[u8], buf: &mut [u8]) -> usize {
+    let mut nonce = [0u8; 12];
+    nonce[..4].copy_from_slice(salt);
+    nonce[4..].copy_from_slice(&seq.to_be_bytes());
+    let a = aad(seq, pt.len());
+    let (body, tag) = buf.split_at_mut(pt.len());
+    body.copy_from_slice(pt);
+    let tag = &mut tag[..8];
+    let mut c = CipherCtx::new().unwrap();
+    c.encrypt_init(Some(Cipher::aes_128_ccm()), None, None)
+        .unwrap();
+    c.set_iv_length(12).unwrap();
+    c.set_tag_length(8).unwrap();
+    c.encrypt_init(None, Some(key), Some(&nonce)).unwrap();
+    c.set_data_len(pt.len()).unwrap();
+    c.cipher_update(&a, None).unwrap();
+    c.cipher_update_inplace(body, pt.len()).unwrap();
+    c.cipher_final(&mut []).unwrap();
+    c.tag(tag).unwrap();
+    let mut d = CipherCtx::new().unwrap();
+    d.decrypt_init(Some(Cipher::aes_128_ccm()), None, None)
+        .unwrap();
+    d.set_iv_length(12).unwrap();
+    d.set_tag(tag).unwrap();
+    d.decrypt_init(None, Some(key), Some(&nonce)).unwrap();
+    d.set_data_len(pt.len()).unwrap();
+    d.cipher_update(&a, None).unwrap();
+    d.cipher_update_inplace(body, pt.len()).expect("authentic");
+    black_box(&*body).len()
+}
+
+fn record_rows(t: &Timer, rows: &mut Vec<Row>) {
+    for suite in [CipherSuite::PskAes128Ccm, CipherSuite::PskAes128Ccm8] {
+        for len in [1024usize, CHUNK] {
+            let mut ours = Ours::new(suite, len);
+            let mut theirs = Theirs::new(suite, len);
+            // Same keys, nonce and AAD: the records must be byte-identical, and both must open.
+            ours.seal();
+            theirs.seal();
+            assert_eq!(ours.buf, theirs.buf, "m2msec and OpenSSL records differ");
+            assert_eq!(ours.round(), len);
+            assert_eq!(theirs.round(), len);
+            let batch = if len < 4096 { 64 } else { 8 };
+            let (a, b) = t.pair(
+                batch,
+                &mut || {
+                    black_box(ours.round());
+                },
+                &mut || {
+                    black_box(theirs.round());
+                },
+            );
+            let k = len as f64 / MB;
+            rows.push(Row {
+                case: format!(
+                    "seal+open {} B, {} ({}-B tag)",
+                    len,
+                    suite_name(suite),
+                    suite.tag_len().bytes()
+                ),
+                unit: "MB/s",
+                ours: a.scale(k),
+                theirs: b.scale(k),
+            });
+        }
+    }
+    // Informative: OpenSSL with a fresh context and key schedule per record (symm::Crypter style).
+    let len = 1024;
+    let mut ours = Ours::new(CipherSuite::PskAes128Ccm8, len);
+    let (key, salt) = client_write_key_and_salt();
+    let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let mut ct = vec![0u8; len + 8];
+    let mut seq = 0u64;
+    assert_eq!(fresh_ctx_round(&key, &salt, 0, &pt, &mut ct), len);
+    let (a, b) = t.pair(
+        64,
+        &mut || {
+            black_box(ours.round());
+        },
+        &mut || {
+            seq += 1;
+            black_box(fresh_ctx_round(&key, &salt, seq, &pt, &mut ct));
+        },
+    );
+    let k = len as f64 / MB;
+    rows.push(Row {
+        case: "seal+open 1024 B, CCM_8, OpenSSL new context+key per record".into(),
+        unit: "MB/s",
+        ours: a.scale(k),
+        theirs: b.scale(k),
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// m2msec sessions in memory
+
+fn our_configs(suite: CipherSuite) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let psk = ClientPsk::new(ID, Psk::new(&KEY).unwrap()).unwrap();
+    let c = ClientConfig::builder(psk).suites(&[suite]).build().unwrap();
+    let mut table = PskTable::new();
+    table.insert(ID, Psk::new(&KEY).unwrap()).unwrap();
+    let s = ServerConfig::builder(Box::new(table))
+        .suites(&[suite])
+        .build()
+        .unwrap();
+    (Arc::new(c), Arc::new(s))
+}
+
+/// Reused buffers for driving a pair (allocated once, outside any measurement).
+struct Bufs {
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+    c2s: Vec<u8>,
+    s2c: Vec<u8>,
+}
+
+impl Bufs {
+    fn new() -> Self {
+        Self {
+            wire: vec![0u8; WIRE],
+            plain: vec![0u8; CHUNK],
+            c2s: Vec::with_capacity(4096),
+            s2c: Vec::with_capacity(4096),
+        }
+    }
+}
+
+/// Drains `s`, appending transmits to `out`; returns application bytes delivered.
+fn drain(s: &mut Session, buf: &mut [u8], out: &mut Vec<u8>) -> usize {
+    let mut app = 0;
+    loop {
+        match s.poll_output(buf) {
+            Output::Transmit(b) => out.extend_from_slice(b),
+            Output::Event(Event::AppData(d)) => app += d.len(),
+            Output::Event(_) => {}
+            Output::Wait(_) => return app,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Feeds all of `input` to `s`, draining after every call as the contract requires.
+fn feed(s: &mut Session, input: &[u8], buf: &mut [u8], out: &mut Vec<u8>) -> usize {
+    let mut rest = input;
+    let mut app = 0;
+    loop {
+        let n = s.handle_input(Now::default(), rest).expect("handle_input");
+        rest = &rest[n..];
+        app += drain(s, buf, out);
+        if rest.is_empty() {
+            return app;
+        }
+        assert!(n > 0 || !s.is_suspended(), "no progress");
+    }
+}
+
+fn our_handshake(c: &Arc<ClientConfig>, s: &Arc<ServerConfig>, b: &mut Bufs) -> (Session, Session) {
+    let mut client =
+        Session::client(c.clone(), Transport::Tls, None, Now::default(), [1; 32]).unwrap();
+    let mut server = Session::server(s.clone(), Transport::Tls, Now::default(), [2; 32]).unwrap();
+    b.c2s.clear();
+    drain(&mut client, &mut b.wire, &mut b.c2s);
+    for _ in 0..8 {
+        b.s2c.clear();
+        feed(&mut server, &b.c2s, &mut b.wire, &mut b.s2c);
+        b.c2s.clear();
+        feed(&mut client, &b.s2c, &mut b.wire, &mut b.c2s);
+        if client.is_connected() && server.is_connected() {
+            assert!(b.c2s.is_empty());
+            return (client, server);
+        }
+    }
+    panic!("handshake made no progress");
+}
+
+/// `from.send` of one chunk, each transmit fed straight to `to`; returns bytes delivered.
+fn our_transfer(from: &mut Session, to: &mut Session, chunk: &[u8], b: &mut Bufs) -> usize {
+    let sent = from.send(Now::default(), chunk).expect("send");
+    let mut got = 0;
+    loop {
+        match from.poll_output(&mut b.wire) {
+            Output::Transmit(t) => {
+                let mut rest = t;
+                while !rest.is_empty() {
+                    let n = to.handle_input(Now::default(), rest).expect("handle_input");
+                    rest = &rest[n..];
+                    loop {
+                        match to.poll_output(&mut b.plain) {
+                            Output::Event(Event::AppData(d)) => got += d.len(),
+                            Output::Wait(_) => break,
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                }
+            }
+            Output::Wait(_) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, sent);
+    got
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenSSL sessions in memory
+
+/// One end of an in-memory duplex: reads `rx`, writes `tx`; an empty `rx` is WouldBlock.
+struct Pipe {
+    rx: Rc<RefCell<VecDeque<u8>>>,
+    tx: Rc<RefCell<VecDeque<u8>>>,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut q = self.rx.borrow_mut();
+        if q.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        q.read(buf)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx.borrow_mut().extend(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn ossl_context(server: bool, cipher: &str) -> SslContext {
+    let mut b = SslContext::builder(SslMethod::tls()).unwrap();
+    b.set_min_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+    b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+    b.set_cipher_list(&format!("{cipher}:@SECLEVEL=0")).unwrap();
+    b.set_options(SslOptions::NO_TICKET);
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    if server {
+        b.set_psk_server_callback(|_, identity, psk| {
+            if identity != Some(ID) {
+                return Ok(0);
+            }
+            psk[..KEY.len()].copy_from_slice(&KEY);
+            Ok(KEY.len())
+        });
+    } else {
+        b.set_psk_client_callback(|_, _hint, identity, psk| {
+            identity[..ID.len()].copy_from_slice(ID);
+            identity[ID.len()] = 0;
+            psk[..KEY.len()].copy_from_slice(&KEY);
+            Ok(KEY.len())
+        });
+    }
+    b.build()
+}
+
+fn ossl_cipher(suite: CipherSuite) -> &'static str {
+    match suite {
+        CipherSuite::PskAes128Ccm => "PSK-AES128-CCM",
+        _ => "PSK-AES128-CCM8",
+    }
+}
+
+fn want_read(r: Result<(), openssl::ssl::Error>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) if e.code() == ErrorCode::WANT_READ => false,
+        Err(e) => panic!("OpenSSL handshake: {e}"),
+    }
+}
+
+fn ossl_handshake(cctx: &SslContext, sctx: &SslContext) -> (SslStream<Pipe>, SslStream<Pipe>) {
+    let a = Rc::new(RefCell::new(VecDeque::new()));
+    let b = Rc::new(RefCell::new(VecDeque::new()));
+    let mut cssl = Ssl::new(cctx).unwrap();
+    cssl.set_connect_state();
+    let mut sssl = Ssl::new(sctx).unwrap();
+    sssl.set_accept_state();
+    let cp = Pipe {
+        rx: b.clone(),
+        tx: a.clone(),
+    };
+    let mut c = SslStream::new(cssl, cp).unwrap();
+    let mut s = SslStream::new(sssl, Pipe { rx: a, tx: b }).unwrap();
+    for _ in 0..8 {
+        let cdone = want_read(c.do_handshake());
+        let sdone = want_read(s.do_handshake());
+        if cdone && sdone {
+            return (c, s);
+        }
+    }
+    panic!("OpenSSL handshake made no progress");
+}
+
+fn ossl_transfer(
+    from: &mut SslStream<Pipe>,
+    to: &mut SslStream<Pipe>,
+    chunk: &[u8],
+    plain: &mut [u8],
+) -> usize {
+    let sent = from.ssl_write(chunk).expect("ssl_write");
+    let mut got = 0;
+    while got < sent {
+        got += to.ssl_read(plain).expect("ssl_read");
+    }
+    got
+}
+
+fn session_rows(t: &Timer, rows: &mut Vec<Row>) {
+    let chunk: Vec<u8> = (0..CHUNK).map(|i| (i * 7) as u8).collect();
+    for suite in [CipherSuite::PskAes128Ccm, CipherSuite::PskAes128Ccm8] {
+        let (cc, sc) = our_configs(suite);
+        let mut b = Bufs::new();
+        let (mut c, mut s) = our_handshake(&cc, &sc, &mut b);
+        assert_eq!(c.info().map(|i| i.suite), Some(suite));
+        let cctx = ossl_context(false, ossl_cipher(suite));
+        let sctx = ossl_context(true, ossl_cipher(suite));
+        let (mut oc, mut os) = ossl_handshake(&cctx, &sctx);
+        assert_eq!(
+            oc.ssl().current_cipher().map(|c| c.name()),
+            Some(ossl_cipher(suite))
+        );
+        let mut plain = vec![0u8; CHUNK];
+        let (x, y) = t.pair(
+            8,
+            &mut || {
+                black_box(our_transfer(&mut c, &mut s, &chunk, &mut b));
+            },
+            &mut || {
+                black_box(ossl_transfer(&mut oc, &mut os, &chunk, &mut plain));
+            },
+        );
+        let k = CHUNK as f64 / MB;
+        rows.push(Row {
+            case: format!(
+                "session 16 KiB send->recv, {} (ours: Session; OpenSSL: SslStream)",
+                suite_name(suite)
+            ),
+            unit: "MB/s",
+            ours: x.scale(k),
+            theirs: y.scale(k),
+        });
+    }
+
+    let suite = CipherSuite::PskAes128Ccm8;
+    let (cc, sc) = our_configs(suite);
+    let mut b = Bufs::new();
+    let cctx = ossl_context(false, ossl_cipher(suite));
+    let sctx = ossl_context(true, ossl_cipher(suite));
+    let (x, y) = t.pair(
+        4,
+        &mut || {
+            black_box(our_handshake(&cc, &sc, &mut b));
+        },
+        &mut || {
+            black_box(ossl_handshake(&cctx, &sctx));
+        },
+    );
+    rows.push(Row {
+        case: "full PSK handshake, CCM_8, both ends in one thread".into(),
+        unit: "hs/s",
+        ours: x,
+        theirs: y,
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heap use (m2msec only)
+
+fn heap_report() {
+    let suite = CipherSuite::PskAes128Ccm8;
+    let (cc, sc) = our_configs(suite);
+    let mut b = Bufs::new();
+    let chunk = vec![0x5au8; CHUNK];
+    // Warm up anything lazily allocated outside the sessions.
+    drop(our_handshake(&cc, &sc, &mut b));
+
+    let hs = allocation_counter::measure(|| {
+        drop(black_box(our_handshake(&cc, &sc, &mut b)));
+    });
+    let mut pair = None;
+    let est = allocation_counter::measure(|| {
+        pair = Some(our_handshake(&cc, &sc, &mut b));
+    });
+    let (mut c, mut s) = pair.expect("pair");
+    let first = allocation_counter::measure(|| {
+        our_transfer(&mut c, &mut s, &chunk, &mut b);
+        our_transfer(&mut s, &mut c, &chunk, &mut b);
+    });
+    for _ in 0..10 {
+        our_transfer(&mut c, &mut s, &chunk, &mut b);
+        our_transfer(&mut s, &mut c, &chunk, &mut b);
+    }
+    const N: u64 = 1000;
+    let steady = allocation_counter::measure(|| {
+        for _ in 0..N {
+            our_transfer(&mut c, &mut s, &chunk, &mut b);
+        }
+    });
+    let small = allocation_counter::measure(|| {
+        for _ in 0..N {
+            our_transfer(&mut c, &mut s, &chunk[..100], &mut b);
+        }
+    });
+    let mut ours = Ours::new(suite, CHUNK);
+    ours.round();
+    let rec = allocation_counter::measure(|| {
+        for _ in 0..N {
+            ours.round();
+        }
+    });
+
+    println!();
+    println!("Heap (m2msec only, CCM_8; Rust allocations of this thread):");
+    println!(
+        "  one full handshake (client+server):   {} allocations, {} B allocated in total, peak {} B live",
+        hs.count_total, hs.bytes_total, hs.bytes_max
+    );
+    println!(
+        "  Session value itself (inline, not heap):  {} B each (size_of::<Session>())",
+        size_of::<Session>()
+    );
+    println!(
+        "    of which Protection {} B (x2 live, + pending DirectionKeys {} B while handshaking), CcmKey {} B",
+        size_of::<Protection>(),
+        size_of::<m2msec::key_schedule::DirectionKeys>(),
+        size_of::<m2msec::crypto::aead::CcmKey>()
+    );
+    println!(
+        "  established pair, right after handshake: {} B live in {} blocks (configs excluded, shared by Arc)",
+        est.bytes_current, est.count_current
+    );
+    println!(
+        "  + after first 16 KiB record each way:   {} B more in {} blocks -> {} B for the pair",
+        first.bytes_current,
+        first.count_current,
+        est.bytes_current + first.bytes_current
+    );
+    let mut v = Vec::new();
+    Ours::new(suite, CHUNK).seal.seal_record(
+        &mut v,
+        Wire::Tls,
+        ContentType::ApplicationData,
+        TLS12,
+        0,
+        &chunk,
+    );
+    println!(
+        "    (seal_record of 16 KiB into an empty Vec: len {} B, capacity {} B)",
+        v.len(),
+        v.capacity()
+    );
+    println!(
+        "  steady state Session send->recv, 16 KiB: {:.3} allocations/record ({} in {N} records)",
+        steady.count_total as f64 / N as f64,
+        steady.count_total
+    );
+    println!(
+        "  steady state Session send->recv, 100 B:  {:.3} allocations/record ({} in {N} records)",
+        small.count_total as f64 / N as f64,
+        small.count_total
+    );
+    println!(
+        "  Protection seal (reused Vec) + open:     {:.3} allocations/record ({} in {N} records)",
+        rec.count_total as f64 / N as f64,
+        rec.count_total
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `openssl speed` for reference
+
+fn openssl_speed() {
+    println!();
+    if std::env::var_os("M2MSEC_BENCH_NO_SPEED").is_some() {
+        println!("openssl speed: skipped (M2MSEC_BENCH_NO_SPEED)");
+        return;
+    }
+    let out = Command::new("openssl")
+        .args([
+            "speed",
+            "-elapsed",
+            "-seconds",
+            "1",
+            "-aead",
+            "-evp",
+            "aes-128-ccm",
+        ])
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            println!("openssl speed: exited with {} (skipped)", o.status);
+            return;
+        }
+        Err(e) => {
+            println!("openssl speed: not run ({e})");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!("openssl speed -elapsed -seconds 1 -aead -evp aes-128-ccm (encrypt+tag only, 16-byte tag; for reference):");
+    let mut any = false;
+    for line in text.lines().chain(err.lines()) {
+        let l = line.trim();
+        if l.starts_with("Doing") && (l.contains(" 1024 size") || l.contains(" 16384 size")) {
+            println!("  {l}");
+            any = true;
+        }
+    }
+    // The summary table: a `type` header of sizes, then a row of 1000s of bytes per second.
+    let mut sizes: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.first() == Some(&"type") {
+            sizes = cols[1..]
+                .iter()
+                .copied()
+                .filter(|c| *c != "bytes")
+                .collect();
+        } else if !sizes.is_empty() && line.to_ascii_uppercase().starts_with("AES-128-CCM") {
+            let vals = &cols[cols.len().saturating_sub(sizes.len())..];
+            for (size, v) in sizes.iter().zip(vals) {
+                if *size == "1024" || *size == "16384" {
+                    match v.trim_end_matches('k').parse::<f64>() {
+                        Ok(k) => {
+                            println!(
+                                "  {size:>5} B blocks: {:.1} MB/s (encrypt only)",
+                                k / 1000.0
+                            );
+                            any = true;
+                        }
+                        Err(_) => println!("  {size:>5} B blocks: unparsed '{v}'"),
+                    }
+                }
+            }
+        }
+    }
+    if !any {
+        println!("  (output not recognised; skipped)");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let t = Timer::from_env();
+    let started = Instant::now();
+    println!(
+        "m2msec vs OpenSSL ({}), medians of {} x {} ms (min-max in parentheses)",
+        openssl::version::version(),
+        t.reps,
+        t.rep.as_millis()
+    );
+    let mut rows = Vec::new();
+    record_rows(&t, &mut rows);
+    session_rows(&t, &mut rows);
+
+    println!();
+    println!(
+        "{:<72} {:>5} {:>22} {:>22} {:>8}",
+        "case", "unit", "ours", "OpenSSL", "ours/OSSL"
+    );
+    for r in &rows {
+        println!(
+            "{:<72} {:>5} {:>22} {:>22} {:>8.2}",
+            r.case,
+            r.unit,
+            show(r.ours),
+            show(r.theirs),
+            r.ours.median / r.theirs.median
+        );
+    }
+
+    heap_report();
+    openssl_speed();
+
+    println!();
+    println!("Build: profile.bench = release defaults (opt-level 3, lto off, codegen-units 16) + debug = 1; debug_assertions {}.",
+        if cfg!(debug_assertions) { "ON" } else { "off" });
+    println!(
+        "CPU: aes/pclmulqdq detected at run time: {}; compiled with target-feature aes: {}.",
+        cpu_aes(),
+        cfg!(target_feature = "aes")
+    );
+    println!("  -C target-cpu=native is not used. The aes crate selects AES-NI at run time either way, but");
+    println!(
+        "  only with the target feature enabled at compile time can it inline into the ccm crate's"
+    );
+    println!("  per-block CBC-MAC and CTR calls, so it can matter for ours (OpenSSL dispatches at run time).");
+    println!("Total bench time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn cpu_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
