@@ -117,6 +117,8 @@ pub(crate) struct DtlsState {
     pub(crate) datagram_open: bool,
     pub(crate) hello_verify_count: u8,
     pub(crate) stats: Stats,
+    /// When the handshake must be over (`RetransmitConfig::handshake_timeout` from the start).
+    pub(crate) handshake_deadline: Instant,
 }
 
 /// Most early (next-epoch) records kept.
@@ -168,6 +170,7 @@ impl Common {
                 datagram_open: false,
                 hello_verify_count: 0,
                 stats: Stats::default(),
+                handshake_deadline: now.saturating_add(retransmit.handshake_timeout),
             })
         });
         Self {

@@ -310,6 +310,9 @@ pub struct RetransmitConfig {
     pub max: Duration,
     /// Retransmissions of one flight before the handshake fails with a timeout.
     pub max_retransmissions: u32,
+    /// The longest a whole handshake may take. DTLS drops what it cannot authenticate, so a
+    /// wrong key shows only as silence: this bounds how long a caller waits for it.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for RetransmitConfig {
@@ -318,6 +321,7 @@ impl Default for RetransmitConfig {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(60),
             max_retransmissions: 16,
+            handshake_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -625,6 +629,7 @@ mod tests {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(350),
             max_retransmissions: 3,
+            ..RetransmitConfig::default()
         };
         let mut t = Timer::start(Instant(0), &cfg);
         assert_eq!(t.fire(Instant(99_999), &cfg), None);

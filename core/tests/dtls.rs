@@ -368,6 +368,7 @@ fn silence_ends_in_a_timeout() {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(40),
         max_retransmissions: 3,
+        ..RetransmitConfig::default()
     };
     let mut w = World::new(
         3,
@@ -477,5 +478,57 @@ fn cookie_flood_creates_no_state() {
     assert_eq!(
         listener.handle_datagram(b"a", &out[0]),
         ListenerDecision::Accept
+    );
+}
+
+/// A wrong key shows as silence over DTLS (undecryptable records are dropped): the overall
+/// handshake limit ends it even while retransmissions would go on.
+#[test]
+fn handshake_limit_bounds_a_silent_failure() {
+    let rt = RetransmitConfig {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        max_retransmissions: 1000,
+        handshake_timeout: Duration::from_millis(500),
+    };
+    let psk = ClientPsk::new(ID, Psk::new(&[9; 16]).unwrap()).unwrap();
+    let ccfg = Arc::new(ClientConfig::builder(psk).retransmit(rt).build().unwrap());
+    let mut c = Session::client(ccfg, Transport::dtls(), None, now(0), [1; 32]).unwrap();
+    let mut s = Session::server(
+        server_cfg(CipherSuite::ALL, None),
+        Transport::dtls(),
+        now(0),
+        [2; 32],
+    )
+    .unwrap();
+    let (mut cs, mut ss) = (Side::default(), Side::default());
+    let mut t = 0;
+    let err = loop {
+        // Exchange until both are quiet, then jump to the client's deadline.
+        loop {
+            let mut to_s = Vec::new();
+            drain(&mut c, &mut cs, &mut to_s);
+            for d in &to_s {
+                s.handle_input(now(t), d).unwrap();
+            }
+            let mut to_c = Vec::new();
+            drain(&mut s, &mut ss, &mut to_c);
+            for d in &to_c {
+                c.handle_input(now(t), d).unwrap();
+            }
+            if to_s.is_empty() && to_c.is_empty() {
+                break;
+            }
+        }
+        t = deadline(&mut c).expect("a deadline while handshaking");
+        if let Err(e) = c.handle_timeout(now(t)) {
+            break e;
+        }
+    };
+    assert_eq!(err, Error::HandshakeTimeout);
+    assert!((500_000..600_000).contains(&t), "ended at {t} µs");
+    assert!(
+        s.stats().bad_mac >= 1,
+        "the server dropped the undecryptable Finished"
     );
 }

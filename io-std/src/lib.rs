@@ -6,6 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+mod dtls;
+pub use dtls::{connect_dtls, DtlsServer, DtlsStream, ServerEvent};
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;

@@ -1,8 +1,12 @@
-//! Tokio adapter for the `m2msec` sans-IO TLS 1.2 PSK engine.
+//! Tokio adapter for the `m2msec` sans-IO (D)TLS 1.2 PSK engine.
 //!
-//! [`connect`], [`accept`] and [`accept_with`] run the handshake over any
+//! TLS: [`connect`], [`accept`] and [`accept_with`] run the handshake over any
 //! `AsyncRead + AsyncWrite + Unpin` transport and return a [`TlsStream`], which implements
-//! tokio's [`AsyncRead`] / [`AsyncWrite`]. The adapter only moves bytes: every protocol decision
+//! tokio's [`AsyncRead`] / [`AsyncWrite`].
+//!
+//! DTLS: [`connect_dtls`] over a connected `UdpSocket` and [`DtlsListener`] (cookie exchange,
+//! many peers on one socket) give a [`DtlsConnection`] with datagram `send` / `recv`; see the
+//! design notes on [`DtlsListener`] and [`connect_dtls`]. The adapter only moves bytes: every protocol decision
 //! is the core's. Each session gets a fresh 32-byte seed from the operating system.
 
 use std::fmt;
@@ -17,6 +21,12 @@ use m2msec::{
     ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo, Transport,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+mod dtls;
+
+pub use dtls::{
+    connect_dtls, Accepted, DtlsConnection, DtlsListener, DtlsListenerOptions, ListenerStats,
+};
 
 /// Size of the buffers handed to the core and to the transport: one TLS record and then some.
 const BUF: usize = 18 * 1024;

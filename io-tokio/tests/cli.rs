@@ -304,6 +304,18 @@ fn bad_arguments_are_refused() {
             "x",
         ],
         &["server", "--psk-identity", "a", "--psk", "00"],
+        // --mtu only with --dtls
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--psk-identity",
+            "a",
+            "--psk",
+            "00",
+            "--mtu",
+            "500",
+        ],
     ] {
         let mut p = Proc::spawn(args);
         p.close_stdin();
@@ -329,23 +341,117 @@ fn bad_arguments_are_refused() {
 }
 
 #[test]
-fn demo_runs_both_suites() {
+fn demo_runs_both_suites_over_tls_and_dtls() {
     let mut d = Proc::spawn(&["demo"]);
     let start = Instant::now();
     assert!(d.wait().success(), "demo: {}", d.stderr());
     assert!(start.elapsed() < Duration::from_secs(10));
     let out = String::from_utf8(d.stdout()).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].starts_with("framework"));
-    for (line, suite) in lines[1..]
-        .iter()
-        .zip(["TLS_PSK_WITH_AES_128_CCM", "TLS_PSK_WITH_AES_128_CCM_8"])
-    {
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "framework",
+            "transport",
+            "suite",
+            "handshake_ms",
+            "bytes_each_way",
+            "exporter_equal"
+        ]
+    );
+    let suites = ["TLS_PSK_WITH_AES_128_CCM", "TLS_PSK_WITH_AES_128_CCM_8"];
+    let want = [
+        ("tls", suites[0], "65536"),
+        ("tls", suites[1], "65536"),
+        ("dtls", suites[0], "64000"),
+        ("dtls", suites[1], "64000"),
+    ];
+    for (line, (transport, suite, bytes)) in lines[1..].iter().zip(want) {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(cols[..3], ["psk-tls", "tls", suite], "{line}");
+        assert_eq!(cols[..3], ["psk-tls", transport, suite], "{line}");
         assert!(cols[3].parse::<f64>().is_ok(), "{line}");
-        assert_eq!(cols[4], "65536");
-        assert_eq!(cols[5], "yes");
+        assert_eq!(cols[4], bytes, "{line}");
+        assert_eq!(cols[5], "yes", "{line}");
     }
+}
+
+#[test]
+fn dtls_client_and_server_pipe_datagrams_and_agree_on_exporters() {
+    let mut s = server(&[&["--dtls", "--once"], EXPORTS].concat());
+    let port = s.port();
+    let mut c = client(
+        port,
+        KEY,
+        &[&["--dtls", "--sni", "in-cse.example"], EXPORTS].concat(),
+    );
+
+    c.send(b"ping from the client\n");
+    s.wait_stdout(b"ping from the client\n");
+    s.send(b"pong from the server\n");
+    c.wait_stdout(b"pong from the server\n");
+    c.send(b"second\n");
+    s.wait_stdout(b"second\n");
+
+    // EOF on the client's stdin: close_notify; the server answers and both exit cleanly.
+    c.close_stdin();
+    assert!(c.wait().success(), "client: {}", c.stderr());
+    assert!(s.wait().success(), "server: {}", s.stderr());
+
+    let connected = "connected: suite=TLS_PSK_WITH_AES_128_CCM identity=cse-01 sni=in-cse.example";
+    assert_eq!(c.stderr_lines("connected: "), [connected]);
+    assert_eq!(s.stderr_lines("connected: "), [connected]);
+    let ce = c.stderr_lines("exporter: ");
+    assert_eq!(ce.len(), 4, "{}", c.stderr());
+    assert_eq!(ce, s.stderr_lines("exporter: "));
+    assert_ne!(ce[1], ce[2], "empty context differs from no context");
+    assert!(c.stderr_lines("error").is_empty() && s.stderr_lines("error").is_empty());
+    assert_eq!(c.stdout(), b"pong from the server\n");
+    assert_eq!(s.stdout(), b"ping from the client\nsecond\n");
+}
+
+#[test]
+fn dtls_small_mtu_splits_long_lines_and_server_closes_first() {
+    let mut s = server(&[
+        "--dtls",
+        "--once",
+        "--mtu",
+        "200",
+        "--suite",
+        "psk-aes128-ccm8",
+    ]);
+    let port = s.port();
+    let mut c = client(port, KEY, &["--dtls", "--mtu", "200"]);
+    // A 1000-byte line does not fit a 200-byte datagram: it goes as several.
+    let mut line: Vec<u8> = (0..999).map(|i| b'a' + (i % 26) as u8).collect();
+    line.push(b'\n');
+    c.send(&line);
+    s.wait_stdout(&line);
+    s.send(b"bye after this\n");
+    c.wait_stdout(b"bye after this\n");
+    s.close_stdin();
+    assert!(c.wait().success(), "client: {}", c.stderr());
+    assert!(s.wait().success(), "server: {}", s.stderr());
+    let want = "connected: suite=TLS_PSK_WITH_AES_128_CCM_8 identity=cse-01 sni=-";
+    assert_eq!(c.stderr_lines("connected: "), [want]);
+    assert_eq!(s.stderr_lines("connected: "), [want]);
+    assert_eq!(s.stdout(), line);
+}
+
+#[test]
+fn dtls_server_without_once_serves_peers_one_after_another() {
+    let s = server(&["--dtls"]);
+    let port = s.port();
+    for i in 0..2 {
+        let mut c = client(port, KEY, &["--dtls"]);
+        let msg = format!("datagram {i}\n");
+        c.send(msg.as_bytes());
+        s.wait_stdout(msg.as_bytes());
+        c.close_stdin();
+        assert!(c.wait().success(), "client {i}: {}", c.stderr());
+    }
+    wait_until("two connected lines", || {
+        s.stderr_lines("connected: ").len() == 2
+    });
+    assert!(s.stderr_lines("error").is_empty(), "{}", s.stderr());
 }

@@ -60,6 +60,22 @@ impl Session {
                 break;
             }
         }
+        let replay_early = self
+            .cx
+            .dtls
+            .as_ref()
+            .is_some_and(|d| d.read_epoch == 1 && !d.early.is_empty());
+        if replay_early && !self.is_suspended() {
+            let mut early =
+                core::mem::take(&mut self.cx.dtls.as_mut().expect("DTLS session").early);
+            // The 8 bytes after type and version are epoch || sequence number.
+            early.sort_by_key(|r| r.get(3..11).map(<[u8]>::to_vec));
+            for rec in early {
+                let start = self.rx_dgram.len();
+                self.rx_dgram.extend_from_slice(&rec);
+                self.process_records(start, start + rec.len())?;
+            }
+        }
         if self.is_connected() {
             if let Some(d) = self.cx.dtls.as_mut() {
                 d.timer = crate::dtls::Timer::Disarmed;
@@ -168,11 +184,11 @@ impl Session {
                 Inserted::Stored => {}
                 Inserted::Dropped => d.stats.dropped_fragments += 1,
                 Inserted::Old => {
-                    // The peer repeats its previous flight: ours was lost. Answer once per datagram.
-                    if !*retransmitted
-                        && !d.flight.is_empty()
-                        && !matches!(self.machine, Machine::Poisoned)
-                    {
+                    // The peer repeats its last flight after we finished: our final flight was
+                    // lost, and the peer has no timer of ours to wait for. Answer once per
+                    // datagram. Before that only timers retransmit: answering old flights while
+                    // both sides wait would make them echo each other without end.
+                    if !*retransmitted && !d.flight.is_empty() && self.machine.is_connected() {
                         *retransmitted = true;
                         self.cx.retransmit_flight()?;
                     }
@@ -217,15 +233,10 @@ impl Session {
             return Ok(());
         };
         self.cx.read = Some(Protection::new(keys));
-        let d = self.cx.dtls.as_mut().expect("DTLS session");
-        d.read_epoch = 1;
-        let early = core::mem::take(&mut d.early);
+        self.cx.dtls.as_mut().expect("DTLS session").read_epoch = 1;
         self.machine = core::mem::replace(&mut self.machine, Machine::Poisoned).after_ccs();
-        for rec in early {
-            let start = self.rx_dgram.len();
-            self.rx_dgram.extend_from_slice(&rec);
-            self.process_records(start, start + rec.len())?;
-        }
+        // Records of the new epoch that came early are replayed once the rest of this datagram
+        // is done (`process_records`), in sequence order, so that data after a Finished is kept.
         Ok(())
     }
 
@@ -264,7 +275,11 @@ impl Session {
             d.datagrams.pop_front();
             return Output::Transmit(&buf[..n]);
         }
-        let deadline = d.timer.deadline();
+        let handshake_deadline = (!self.machine.is_connected()).then_some(d.handshake_deadline);
+        let deadline = match (d.timer.deadline(), handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if self.failed.is_some() {
             return Output::Wait(None);
         }

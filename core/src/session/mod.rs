@@ -140,6 +140,10 @@ impl Machine {
         }
     }
 
+    fn is_connected(&self) -> bool {
+        self.established().is_some()
+    }
+
     /// A server that has not yet processed a ClientHello.
     fn awaits_client_hello(&self) -> bool {
         matches!(self, Self::Server(_, ServerState::ExpectClientHello))
@@ -529,9 +533,13 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Now) -> Result<(), Error> {
         self.check_usable()?;
         self.cx.now = now.mono;
+        let connected = self.is_connected();
         let Some(d) = self.cx.dtls.as_mut() else {
             return Ok(());
         };
+        if !connected && now.mono >= d.handshake_deadline {
+            return Err(self.fail(Error::HandshakeTimeout));
+        }
         match d.timer.fire(now.mono, &d.retransmit) {
             None => Ok(()),
             Some(true) => self.cx.retransmit_flight().map_err(|e| self.fail(e)),

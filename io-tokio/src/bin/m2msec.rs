@@ -1,5 +1,11 @@
-//! The `m2msec` command: a TLS 1.2 PSK client and server that pipe stdin to the peer and the
+//! The `m2msec` command: a (D)TLS 1.2 PSK client and server that pipe stdin to the peer and the
 //! peer's data to stdout (like `openssl s_client` / `s_server`), and a self-contained demo.
+//!
+//! With `--dtls`, stdin is sent as datagrams: one per line (a line longer than the largest
+//! record payload is split), each datagram received is written to stdout as it is. On EOF the
+//! client or server sends close_notify and waits for the peer's (up to `LINGER` of silence,
+//! since close_notify is a datagram that may be lost). The DTLS server serves peers one after
+//! another: handshakes of later peers complete meanwhile and wait in the accept queue.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,22 +13,32 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use m2msec::messages::is_dns_name;
+use m2msec::SessionInfo;
 use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, PskTable, ServerConfig};
-use m2msec_tokio::{accept, connect, Error, TlsStream};
+use m2msec_tokio::{
+    accept, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener, Error, TlsStream,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 /// The exporter label of the oneM2M bootstrap (TS-0003), used by the demo.
 const DEMO_LABEL: &str = "EXPORTER-oneM2M-Bootstrap";
 /// Bytes the demo sends each way.
 const DEMO_BYTES: usize = 64 * 1024;
+/// Datagrams the DTLS demo sends each way, and their size.
+const DEMO_DATAGRAMS: usize = 64;
+const DEMO_DATAGRAM_LEN: usize = 1000;
+/// The DTLS client gives up on a handshake after this long.
+const DTLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
+/// After sending close_notify over DTLS, how long a silent peer is waited for.
+const LINGER: Duration = Duration::from_secs(3);
 
 #[derive(Parser, Debug)]
 #[command(
     name = "m2msec",
     version,
-    about = "oneM2M TS-0003 TLS 1.2 PSK client and server"
+    about = "oneM2M TS-0003 (D)TLS 1.2 PSK client and server"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,7 +51,8 @@ enum Cmd {
     Client(ClientArgs),
     /// Accept connections one after another; stdin goes to the peer, its data to stdout.
     Server(ServerArgs),
-    /// Run our client against our server on 127.0.0.1, once per suite, and print a table.
+    /// Run our client against our server on 127.0.0.1, once per suite and transport, and print
+    /// a table.
     Demo,
 }
 
@@ -54,6 +71,12 @@ struct Common {
     /// means no context, an empty one means an empty context.
     #[arg(long = "export", value_name = "LABEL:LEN[:CONTEXT_HEX]", value_parser = parse_export)]
     exports: Vec<Export>,
+    /// DTLS 1.2 over UDP instead of TLS over TCP.
+    #[arg(long)]
+    dtls: bool,
+    /// The largest datagram to send (DTLS).
+    #[arg(long, value_name = "N", default_value_t = 1232, requires = "dtls")]
+    mtu: usize,
 }
 
 #[derive(Args, Debug)]
@@ -210,13 +233,50 @@ async fn client(a: ClientArgs) -> Result<(), Failure> {
         .suites(&suites(&a.common))
         .build()?;
     let mut input = stdin_chunks();
+    if a.common.dtls {
+        return client_dtls(&a, Arc::new(cfg), sni.as_deref(), &mut input).await;
+    }
     let tcp = TcpStream::connect(&a.connect)
         .await
         .map_err(|e| Failure(format!("cannot connect to {}: {e}", a.connect)))?;
     let _ = tcp.set_nodelay(true);
     let tls = connect(tcp, Arc::new(cfg), sni.as_deref()).await?;
-    report(&tls, &a.common.exports)?;
+    report(tls.info(), &a.common.exports, |o, l, c| {
+        tls.export_keying_material(o, l, c)
+    })?;
     pump(tls, &mut input).await
+}
+
+async fn client_dtls(
+    a: &ClientArgs,
+    cfg: Arc<ClientConfig>,
+    sni: Option<&str>,
+    input: &mut mpsc::Receiver<Vec<u8>>,
+) -> Result<(), Failure> {
+    let cannot =
+        |e: &dyn std::fmt::Display| Failure(format!("cannot connect to {}: {e}", a.connect));
+    let addr = tokio::net::lookup_host(&a.connect)
+        .await
+        .map_err(|e| cannot(&e))?
+        .next()
+        .ok_or_else(|| cannot(&"no address"))?;
+    let any = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let udp = UdpSocket::bind(any).await.map_err(|e| cannot(&e))?;
+    udp.connect(addr).await.map_err(|e| cannot(&e))?;
+    let dtls = tokio::time::timeout(
+        DTLS_HANDSHAKE_LIMIT,
+        connect_dtls(udp, cfg, sni, a.common.mtu),
+    )
+    .await
+    .map_err(|_| Failure("DTLS handshake timed out".into()))??;
+    report(dtls.info(), &a.common.exports, |o, l, c| {
+        dtls.export_keying_material(o, l, c)
+    })?;
+    pump_dtls(&dtls, input).await
 }
 
 /// HOST of HOST:PORT, without the brackets of an IPv6 literal.
@@ -242,6 +302,9 @@ async fn server(a: ServerArgs) -> Result<(), Failure> {
             .identity_hint(a.hint.as_deref().map(str::as_bytes))
             .build()?,
     );
+    if a.common.dtls {
+        return server_dtls(&a, cfg).await;
+    }
     let listener = TcpListener::bind(&a.listen)
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
@@ -266,6 +329,36 @@ async fn server(a: ServerArgs) -> Result<(), Failure> {
     }
 }
 
+async fn server_dtls(a: &ServerArgs, cfg: Arc<ServerConfig>) -> Result<(), Failure> {
+    let mut listener = DtlsListener::bind(&a.listen, cfg, a.common.mtu)
+        .await
+        .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
+    eprintln!("listening: {}", listener.local_addr());
+    let mut input = stdin_chunks();
+    loop {
+        let r = match listener.accept_or_failure().await {
+            Ok(Accepted::Connection(dtls)) => {
+                let r = report(dtls.info(), &a.common.exports, |o, l, c| {
+                    dtls.export_keying_material(o, l, c)
+                });
+                match r {
+                    Ok(()) => pump_dtls(&dtls, &mut input).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(Accepted::Failed { error, .. }) => Err(error.into()),
+            Ok(_) => continue,
+            Err(e) => Err(Failure(format!("accept: {e}"))),
+        };
+        if a.once {
+            return r;
+        }
+        if let Err(e) = r {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
 async fn serve_one(
     tcp: TcpStream,
     cfg: Arc<ServerConfig>,
@@ -273,16 +366,18 @@ async fn serve_one(
     input: &mut mpsc::Receiver<Vec<u8>>,
 ) -> Result<(), Failure> {
     let tls = accept(tcp, cfg).await?;
-    report(&tls, exports)?;
+    report(tls.info(), exports, |o, l, c| {
+        tls.export_keying_material(o, l, c)
+    })?;
     pump(tls, input).await
 }
 
 /// Prints the `connected:` and `exporter:` lines.
-fn report<S: AsyncRead + AsyncWrite + Unpin>(
-    tls: &TlsStream<S>,
+fn report(
+    info: &SessionInfo,
     exports: &[Export],
+    export: impl Fn(&mut [u8], &[u8], Option<&[u8]>) -> Result<(), Error>,
 ) -> Result<(), Failure> {
-    let info = tls.info();
     eprintln!(
         "connected: suite={} identity={} sni={}",
         info.suite.iana_name(),
@@ -291,7 +386,7 @@ fn report<S: AsyncRead + AsyncWrite + Unpin>(
     );
     for x in exports {
         let mut out = vec![0u8; x.len];
-        tls.export_keying_material(&mut out, x.label.as_bytes(), x.context.as_deref())?;
+        export(&mut out, x.label.as_bytes(), x.context.as_deref())?;
         eprintln!("exporter: {}", hex::encode(out));
     }
     Ok(())
@@ -346,8 +441,59 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(result?)
 }
 
+/// Splits a chunk of stdin into datagrams: one per line, at most `max` bytes each.
+fn datagrams(chunk: &[u8], max: usize) -> impl Iterator<Item = &[u8]> {
+    chunk
+        .split_inclusive(|&b| b == b'\n')
+        .flat_map(move |line| line.chunks(max.max(1)))
+}
+
+/// The DTLS `pump`: stdin lines to the peer as datagrams (close_notify at EOF), the peer's
+/// datagrams to stdout, until the peer closes or, after our close_notify, stays silent for
+/// `LINGER`.
+async fn pump_dtls(
+    dtls: &DtlsConnection,
+    input: &mut mpsc::Receiver<Vec<u8>>,
+) -> Result<(), Failure> {
+    let mut out = tokio::io::stdout();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut linger: Option<tokio::time::Instant> = None;
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+    loop {
+        tokio::select! {
+            r = dtls.recv(&mut buf) => {
+                let n = r?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n]).await.map_err(Error::from)?;
+                out.flush().await.map_err(Error::from)?;
+                if linger.is_some() {
+                    linger = Some(tokio::time::Instant::now() + LINGER);
+                }
+            }
+            chunk = input.recv(), if linger.is_none() => match chunk {
+                Some(chunk) => {
+                    for d in datagrams(&chunk, dtls.max_payload()) {
+                        dtls.send(d).await?;
+                    }
+                }
+                None => {
+                    dtls.close().await?;
+                    linger = Some(tokio::time::Instant::now() + LINGER);
+                }
+            },
+            () = tokio::time::sleep_until(linger.unwrap_or_else(far)), if linger.is_some() => {
+                // Our close_notify or the peer's reply was lost: we are done either way.
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// One row of the demo table.
 struct Row {
+    transport: &'static str,
     suite: CipherSuite,
     handshake: Duration,
     bytes: usize,
@@ -362,6 +508,12 @@ async fn demo() -> Result<(), Failure> {
             .map_err(|_| Failure(format!("demo {}: timed out", suite.iana_name())))??;
         rows.push(row);
     }
+    for &suite in CipherSuite::ALL {
+        let row = tokio::time::timeout(Duration::from_secs(10), demo_dtls(suite))
+            .await
+            .map_err(|_| Failure(format!("demo dtls {}: timed out", suite.iana_name())))??;
+        rows.push(row);
+    }
     println!(
         "{:<10} {:<10} {:<28} {:>13} {:>15} {:>15}",
         "framework", "transport", "suite", "handshake_ms", "bytes_each_way", "exporter_equal"
@@ -370,7 +522,7 @@ async fn demo() -> Result<(), Failure> {
         println!(
             "{:<10} {:<10} {:<28} {:>13.3} {:>15} {:>15}",
             "psk-tls",
-            "tls",
+            r.transport,
             r.suite.iana_name(),
             r.handshake.as_secs_f64() * 1000.0,
             r.bytes,
@@ -444,9 +596,107 @@ async fn demo_one(suite: CipherSuite) -> Result<Row, Failure> {
         )));
     }
     Ok(Row {
+        transport: "tls",
         suite,
         handshake,
         bytes: DEMO_BYTES,
+        exporter_equal: ekm == server_ekm,
+    })
+}
+
+/// Datagram `i` of the DTLS demo: its index, then a pattern.
+fn demo_datagram(seed: u8, i: usize) -> Vec<u8> {
+    let mut d = pattern(seed.wrapping_add(i as u8), DEMO_DATAGRAM_LEN);
+    d[0] = i as u8;
+    d
+}
+
+/// Sends the demo datagrams while receiving the peer's; whether all arrived intact.
+async fn exchange_dtls(c: &DtlsConnection, mine: u8, theirs: u8) -> Result<bool, Error> {
+    let send = async {
+        for i in 0..DEMO_DATAGRAMS {
+            c.send(&demo_datagram(mine, i)).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    let recv = async {
+        let mut got = Vec::with_capacity(DEMO_DATAGRAMS);
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < DEMO_DATAGRAMS {
+            let n = c.recv(&mut buf).await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            got.push(buf[..n].to_vec());
+        }
+        got.sort_by_key(|d| d[0]);
+        Ok(got
+            .iter()
+            .enumerate()
+            .all(|(i, d)| *d == demo_datagram(theirs, i)))
+    };
+    let ((), ok) = tokio::try_join!(send, recv)?;
+    Ok(ok)
+}
+
+/// One DTLS handshake over UDP loopback, through the listener's cookie exchange.
+async fn demo_dtls(suite: CipherSuite) -> Result<Row, Failure> {
+    const ID: &[u8] = b"demo-client";
+    let key = os_key()?;
+    let mut table = PskTable::new();
+    table.insert(ID, Psk::new(&key)?)?;
+    let scfg = Arc::new(ServerConfig::builder(Box::new(table)).build()?);
+    let ccfg = Arc::new(
+        ClientConfig::builder(ClientPsk::new(ID, Psk::new(&key)?)?)
+            .suites(&[suite])
+            .build()?,
+    );
+    let mut listener = DtlsListener::bind("127.0.0.1:0", scfg, 1232)
+        .await
+        .map_err(|e| Failure(format!("demo: bind: {e}")))?;
+    let addr = listener.local_addr();
+    let server = tokio::spawn(async move {
+        let c = listener.accept().await?;
+        let mut ekm = vec![0u8; 48];
+        c.export_keying_material(&mut ekm, DEMO_LABEL.as_bytes(), None)?;
+        let ok = exchange_dtls(&c, 2, 1).await?;
+        // Wait for the client's close_notify (ours answers it by itself).
+        let extra = c.recv(&mut [0u8; 1]).await?;
+        let cookies = listener.stats().hello_verify_requests;
+        Ok::<_, Error>((ekm, ok && extra == 0 && cookies == 1))
+    });
+
+    let start = Instant::now();
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure(format!("demo: bind: {e}")))?;
+    udp.connect(addr)
+        .await
+        .map_err(|e| Failure(format!("demo: connect: {e}")))?;
+    let c = connect_dtls(udp, ccfg, Some("localhost"), 1232).await?;
+    let handshake = start.elapsed();
+    if c.info().suite != suite {
+        return Err(Failure(format!("demo: negotiated {}", c.info().suite)));
+    }
+    let mut ekm = vec![0u8; 48];
+    c.export_keying_material(&mut ekm, DEMO_LABEL.as_bytes(), None)?;
+    let ok = exchange_dtls(&c, 1, 2).await?;
+    c.close().await?;
+    let extra = c.recv(&mut [0u8; 1]).await?;
+    let (server_ekm, server_ok) = server
+        .await
+        .map_err(|e| Failure(format!("demo: server task: {e}")))??;
+    if !ok || extra != 0 || !server_ok {
+        return Err(Failure(format!(
+            "demo dtls {}: data corrupted or lost",
+            suite.iana_name()
+        )));
+    }
+    Ok(Row {
+        transport: "dtls",
+        suite,
+        handshake,
+        bytes: DEMO_DATAGRAMS * DEMO_DATAGRAM_LEN,
         exporter_equal: ekm == server_ekm,
     })
 }
