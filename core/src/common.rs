@@ -113,6 +113,8 @@ pub(crate) struct DtlsState {
     /// Records of the next epoch that arrived before the ChangeCipherSpec (bounded).
     pub(crate) early: Vec<Vec<u8>>,
     pub(crate) datagrams: VecDeque<Vec<u8>>,
+    /// A sent datagram's buffer, reused for the next one.
+    pub(crate) spare: Option<Vec<u8>>,
     /// Whether the last queued datagram may take more records.
     pub(crate) datagram_open: bool,
     pub(crate) hello_verify_count: u8,
@@ -167,6 +169,7 @@ impl Common {
                 ),
                 early: Vec::new(),
                 datagrams: VecDeque::new(),
+                spare: None,
                 datagram_open: false,
                 hello_verify_count: 0,
                 stats: Stats::default(),
@@ -332,8 +335,9 @@ impl Common {
         d.epoch_seq[e] += 1;
         let fits = d.datagram_open && d.datagrams.back().is_some_and(|b| b.len() + size <= d.mtu);
         if !fits {
-            d.datagrams
-                .push_back(Vec::with_capacity(size.max(d.mtu.min(size * 2))));
+            let mut buf = d.spare.take().unwrap_or_default();
+            buf.reserve(d.mtu.max(size));
+            d.datagrams.push_back(buf);
             d.datagram_open = true;
         }
         let out = d.datagrams.back_mut().expect("pushed above");

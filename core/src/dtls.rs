@@ -5,7 +5,6 @@
 //! The handshake logic itself is shared with TLS (`client`, `server`); only framing, flights and
 //! timers live here.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -221,7 +220,8 @@ pub enum Inserted {
 #[derive(Debug)]
 pub struct Reassembler {
     next: u16,
-    pending: BTreeMap<u16, Partial>,
+    /// Messages being assembled, by message_seq (at most `window` of them).
+    pending: Vec<(u16, Partial)>,
     max_message: usize,
     max_total: usize,
     window: u16,
@@ -234,7 +234,7 @@ impl Reassembler {
     pub fn new(next: u16, max_message: usize, max_total: usize, window: u16) -> Self {
         Self {
             next,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
             max_message,
             max_total,
             window,
@@ -251,11 +251,11 @@ impl Reassembler {
     /// exchange it did not keep state for).
     pub fn set_next(&mut self, next: u16) {
         self.next = next;
-        self.pending.clear();
+        self.pending = Vec::new();
     }
 
     fn buffered(&self) -> usize {
-        self.pending.values().map(|p| p.body.len()).sum()
+        self.pending.iter().map(|(_, p)| p.body.len()).sum()
     }
 
     /// Adds a fragment. Errors are fatal (a message over the bound); drops are silent.
@@ -269,7 +269,7 @@ impl Reassembler {
         if h.length > self.max_message {
             return Err(InvalidMessage::HandshakeMessageTooLarge);
         }
-        if let Some(p) = self.pending.get_mut(&h.message_seq) {
+        if let Some((_, p)) = self.pending.iter_mut().find(|(s, _)| *s == h.message_seq) {
             if p.typ != h.typ || p.body.len() != h.length {
                 return Ok(Inserted::Dropped);
             }
@@ -285,17 +285,22 @@ impl Reassembler {
             have: Vec::new(),
         };
         p.add(h.offset, data);
-        self.pending.insert(h.message_seq, p);
+        self.pending.push((h.message_seq, p));
         Ok(Inserted::Stored)
     }
 
     /// The next complete message in order, as (type, message_seq, body); advances.
     pub fn pop(&mut self) -> Option<(HandshakeType, u16, Vec<u8>)> {
         let seq = self.next;
-        if !self.pending.get(&seq)?.complete() {
-            return None;
+        let i = self
+            .pending
+            .iter()
+            .position(|(s, p)| *s == seq && p.complete())?;
+        let (_, p) = self.pending.swap_remove(i);
+        if self.pending.is_empty() {
+            // Free the slots: an established session keeps no reassembly memory.
+            self.pending = Vec::new();
         }
-        let p = self.pending.remove(&seq)?;
         self.next = self.next.wrapping_add(1);
         Some((p.typ, seq, p.body))
     }

@@ -77,8 +77,13 @@ impl Session {
             }
         }
         if self.is_connected() {
+            let client = matches!(self.machine, Machine::Client(..));
             if let Some(d) = self.cx.dtls.as_mut() {
                 d.timer = crate::dtls::Timer::Disarmed;
+                if client {
+                    // The server's final flight answered ours: nothing of it is needed again.
+                    d.flight = alloc::vec::Vec::new();
+                }
             }
         }
         Ok(())
@@ -272,7 +277,11 @@ impl Session {
                 return Output::BufferTooSmall { needed: n };
             }
             buf[..n].copy_from_slice(front);
-            d.datagrams.pop_front();
+            if let Some(mut spent) = d.datagrams.pop_front() {
+                // Kept for the next datagram: no allocation per datagram once warmed up.
+                spent.clear();
+                d.spare = Some(spent);
+            }
             return Output::Transmit(&buf[..n]);
         }
         let handshake_deadline = (!self.machine.is_connected()).then_some(d.handshake_deadline);

@@ -644,7 +644,12 @@ impl Session {
     }
 
     fn pop_event(&mut self) -> Option<Event<'static>> {
-        Some(match self.cx.events.pop_front()? {
+        let ev = self.cx.events.pop_front()?;
+        if self.cx.events.is_empty() {
+            // Events are rare (connected, closed): do not keep the queue's memory.
+            self.cx.events = VecDeque::new();
+        }
+        Some(match ev {
             QueuedEvent::PskNeeded {
                 identity,
                 server_name,
