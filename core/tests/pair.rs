@@ -236,3 +236,31 @@ fn session_is_small() {
     eprintln!("size_of::<Session>() = {size}");
     assert!(size <= 1024, "Session is {size} bytes");
 }
+
+#[test]
+fn send_applies_backpressure_and_never_stalls() {
+    let psk = ClientPsk::new(ID, Psk::new(&KEY).unwrap()).unwrap();
+    let limits = Limits {
+        max_buffered_output: 20_000,
+        ..Limits::default()
+    };
+    let c = Arc::new(ClientConfig::builder(psk).limits(limits).build().unwrap());
+    let (mut p, _, _) = handshake(c, server_cfg(CipherSuite::ALL, None), None, 100_000)
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let data = vec![7u8; 100_000];
+    // Nothing queued: at least one full record is taken, but not everything.
+    let first = p.client.send(Now::default(), &data).unwrap();
+    assert_eq!(first, 20_000);
+    // Still queued: nothing more fits until the caller drains.
+    assert_eq!(p.client.send(Now::default(), &data[first..]).unwrap(), 0);
+    let bytes = drain(&mut p.client).bytes;
+    assert_eq!(
+        feed(&mut p.server, &bytes, 100_000).unwrap().data.len(),
+        first
+    );
+    assert_eq!(
+        p.client.send(Now::default(), &data[first..]).unwrap(),
+        20_000
+    );
+}

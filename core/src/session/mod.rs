@@ -588,26 +588,18 @@ impl Session {
             .limits()
             .max_buffered_output
             .saturating_sub(self.cx.pending_tx());
-        let mut taken = 0;
-        for chunk in data.chunks(MAX_PLAINTEXT) {
-            if chunk.len() > room - taken.min(room) {
-                break;
-            }
-            if let Err(e) = self.cx.write_records(ContentType::ApplicationData, chunk) {
-                return Err(self.fail(e));
-            }
-            taken += chunk.len();
-        }
-        if taken == 0 && !data.is_empty() && self.cx.pending_tx() == 0 {
-            // A limit below one record: send one anyway so progress is always possible.
-            let n = data.len().min(MAX_PLAINTEXT);
-            if let Err(e) = self
-                .cx
-                .write_records(ContentType::ApplicationData, &data[..n])
-            {
-                return Err(self.fail(e));
-            }
-            taken = n;
+        // With nothing queued, one record always fits, so a tiny limit still makes progress.
+        let floor = if self.cx.pending_tx() == 0 {
+            MAX_PLAINTEXT
+        } else {
+            0
+        };
+        let taken = data.len().min(room.max(floor));
+        if let Err(e) = self
+            .cx
+            .write_records(ContentType::ApplicationData, &data[..taken])
+        {
+            return Err(self.fail(e));
         }
         Ok(taken)
     }
