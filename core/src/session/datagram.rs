@@ -101,7 +101,8 @@ impl Session {
     ) -> Result<(), Error> {
         let d = self.cx.dtls.as_mut().expect("DTLS session");
         let fragment = record.start + DTLS_HEADER_LEN..record.end;
-        if h.epoch == d.read_epoch + 1 && d.read_epoch == 0 {
+        // Only epochs 0 and 1 exist; compare without arithmetic on the peer's epoch (0xffff).
+        if h.epoch == 1 && d.read_epoch == 0 {
             // Next-epoch records (Finished before ChangeCipherSpec): keep a few for later.
             if d.early.len() < MAX_EARLY_RECORDS {
                 d.early.push(self.rx_dgram[record].to_vec());
@@ -110,7 +111,7 @@ impl Session {
             }
             return Ok(());
         }
-        let old_handshake = h.epoch + 1 == d.read_epoch && h.typ == ContentType::Handshake;
+        let old_handshake = h.epoch == 0 && d.read_epoch == 1 && h.typ == ContentType::Handshake;
         if h.epoch > 1 || (h.epoch != d.read_epoch && !old_handshake) {
             d.stats.wrong_epoch += 1;
             return Ok(());

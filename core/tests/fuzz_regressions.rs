@@ -1,0 +1,108 @@
+//! Replays fuzz inputs through the fuzz harness itself (`fuzz/src/harness.rs`, included by
+//! path, so the checks are exactly those the fuzzer ran): every crash input kept under
+//! `fuzz/regressions/<target>/` and every seed under `fuzz/seeds/<target>/`.
+//!
+//! A crash found by `cargo fuzz run <target>` becomes a regression test by copying its artifact
+//! to `fuzz/regressions/<target>/<short-name>` (see docs/testing.md).
+
+use std::path::{Path, PathBuf};
+
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../../fuzz/src/harness.rs"]
+mod harness;
+
+/// (target, file) for every file under `dir/<target>/`, sorted.
+fn inputs(dir: &str) -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    let mut out = Vec::new();
+    let Ok(targets) = std::fs::read_dir(&root) else {
+        return out;
+    };
+    for t in targets {
+        let t = t.unwrap().path();
+        if !t.is_dir() {
+            continue;
+        }
+        let target = t.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            harness::TARGETS.contains(&target.as_str()),
+            "{}: no fuzz target named {target}",
+            t.display()
+        );
+        for f in std::fs::read_dir(&t).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() && !f.file_name().unwrap().to_string_lossy().starts_with('.') {
+                out.push((target.clone(), f));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Replays every input; panics listing all that panicked.
+fn replay(dir: &str) -> usize {
+    let all = inputs(dir);
+    let mut failed = Vec::new();
+    for (target, file) in &all {
+        let data = std::fs::read(file).unwrap();
+        let r = std::panic::catch_unwind(|| harness::run(target, &data));
+        match r {
+            Ok(known) => assert!(known),
+            Err(_) => failed.push(format!("{target} {}", file.display())),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} inputs panicked (reproduce one with `cargo fuzz run <target> <file>` in \
+         fuzz/):\n  {}",
+        failed.len(),
+        all.len(),
+        failed.join("\n  ")
+    );
+    all.len()
+}
+
+#[test]
+fn fuzz_regressions_replay_without_panic() {
+    let n = replay("fuzz/regressions");
+    eprintln!("{n} regression inputs replayed");
+}
+
+#[test]
+fn fuzz_seeds_replay_without_panic() {
+    let n = replay("fuzz/seeds");
+    assert!(n > 0, "no seeds under fuzz/seeds");
+}
+
+/// The session seeds are recorded handshakes: if the core's wire bytes change they stop
+/// replaying to the end and fuzzing starts shallow. Regenerate them then.
+#[test]
+fn fuzz_session_seeds_replay_to_the_end() {
+    let full = harness::Outcome {
+        connected: true,
+        app_data: true,
+        peer_closed: true,
+        failed: false,
+    };
+    let mut stale = Vec::new();
+    for (target, file) in inputs("fuzz/seeds") {
+        let data = std::fs::read(&file).unwrap();
+        let outcome = match target.as_str() {
+            "server_tls" => harness::session_tls(&data, true),
+            "client_tls" => harness::session_tls(&data, false),
+            "server_dtls" => harness::session_dtls(&data, true),
+            "client_dtls" => harness::session_dtls(&data, false),
+            _ => continue,
+        };
+        if outcome != full {
+            stale.push(format!("{} ({outcome:?})", file.display()));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale fuzz seeds; regenerate with \
+         `cargo run --manifest-path fuzz/Cargo.toml --example gen_corpus`:\n  {}",
+        stale.join("\n  ")
+    );
+}
