@@ -25,6 +25,7 @@ pub mod dtls;
 pub mod enums;
 pub mod error;
 pub mod key_schedule;
+pub mod keys;
 pub mod messages;
 pub mod record;
 pub mod secret;

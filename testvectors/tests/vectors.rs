@@ -6,10 +6,14 @@
 
 mod common;
 
-use common::{load, CcmFile, ExporterFile, HmacFile, PrfFile, WycheproofFile};
+use common::{load, CcmFile, ExporterFile, HmacFile, PrfFile, Ts0003File, WycheproofFile};
 use m2msec::crypto::aead::{CcmKey, TagLen, NONCE_LEN};
 use m2msec::crypto::prf::{hmac_sha256, prf};
 use m2msec::key_schedule::{export, MasterSecret};
+use m2msec::keys::{
+    connection_key, enrolment_key, km, kpsa, nfkc, split_exporter, IdKind, Ke, KeyId,
+    BOOTSTRAP_EXPORTER_LABEL, CONNECTION_EXPORTER_LABEL, EXPORTER_LEN,
+};
 
 /// Pass/fail counts of one kind of vector, with a line per failure.
 struct Tally {
@@ -273,12 +277,122 @@ fn exporter_vectors() -> Tally {
     t
 }
 
+fn ke32(bytes: &[u8]) -> Result<Ke, String> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Ke::new)
+        .map_err(|_| format!("Ke is {} bytes, not 32", bytes.len()))
+}
+
+/// One TS-0003 export: RFC 5705 with no context, the D1 split, the identifier, optionally Km.
+fn ts0003_export(v: &common::Ts0003ExporterTest) -> Result<(), String> {
+    let (Ok(ms), Ok(cr), Ok(sr)) = (
+        <[u8; 48]>::try_from(v.master_secret.0.as_slice()),
+        <[u8; 32]>::try_from(v.client_random.0.as_slice()),
+        <[u8; 32]>::try_from(v.server_random.0.as_slice()),
+    ) else {
+        return Err("master secret or randoms of the wrong length".into());
+    };
+    let label = v.label.as_bytes();
+    let mut out = [0u8; EXPORTER_LEN];
+    export(&MasterSecret::new(ms), &cr, &sr, label, None, &mut out)
+        .map_err(|e| format!("export: {e:?}"))?;
+    check_eq("exporter", &out, &v.exporter.0)?;
+    let (rel, key) = split_exporter(&out);
+    check_eq("relative id", rel.as_bytes(), &v.relative_id.0)?;
+    check_eq("split key", key.expose(), &v.key.0)?;
+    let (id, k) = if label == BOOTSTRAP_EXPORTER_LABEL {
+        let (id, ke) = enrolment_key(&out, &v.fqdn).map_err(|e| format!("enrolment_key: {e}"))?;
+        (id, *ke.expose())
+    } else if label == CONNECTION_EXPORTER_LABEL {
+        let (id, kc) = connection_key(&out, &v.fqdn).map_err(|e| format!("connection_key: {e}"))?;
+        (id, *kc.expose())
+    } else {
+        return Err(format!(
+            "label {:?} is not a oneM2M exporter label",
+            v.label
+        ));
+    };
+    check_eq("key", &k, &v.key.0)?;
+    if id.as_str() != v.key_id {
+        return Err(format!("key id: got {id}, want {}", v.key_id));
+    }
+    if id.relative_id() != Some(rel) || id.fqdn() != v.fqdn {
+        return Err(format!("key id parts of {id}"));
+    }
+    match (&v.maf_id, &v.km) {
+        (Some(maf_id), Some(want)) => check_eq("km", km(&ke32(&k)?, maf_id).expose(), &want.0),
+        (None, None) => Ok(()),
+        _ => Err("maf_id and km must come together".into()),
+    }
+}
+
+fn id_kind(kind: &str) -> Result<IdKind, String> {
+    Ok(match kind {
+        "Ke" => IdKind::Ke,
+        "Kc" => IdKind::Kc,
+        "Km" => IdKind::Km,
+        "Kpsa" => IdKind::Kpsa,
+        "Kpm" => IdKind::Kpm,
+        other => return Err(format!("unknown kind {other:?}")),
+    })
+}
+
+fn ts0003_vectors() -> Tally {
+    let mut t = Tally::new("ts0003-kdf");
+    let file: Ts0003File = load("ts0003/kdf.json");
+    for v in &file.km {
+        let r = ke32(&v.ke.0).and_then(|ke| {
+            check_eq(
+                "NFKC UTF-8",
+                nfkc(&v.maf_id).as_bytes(),
+                &v.maf_id_nfkc_utf8.0,
+            )?;
+            check_eq("km", km(&ke, &v.maf_id).expose(), &v.km.0)
+        });
+        t.record(&format!("km: {}", v.name), r);
+    }
+    for v in &file.kpsa {
+        let r = ke32(&v.ke.0).and_then(|ke| {
+            check_eq(
+                "NFKC UTF-8",
+                nfkc(&v.enrolee_b_id).as_bytes(),
+                &v.enrolee_b_id_nfkc_utf8.0,
+            )?;
+            check_eq("kpsa", kpsa(&ke, &v.enrolee_b_id).expose(), &v.kpsa.0)
+        });
+        t.record(&format!("kpsa: {}", v.name), r);
+    }
+    for v in &file.exporter {
+        t.record(&format!("exporter: {}", v.name), ts0003_export(v));
+    }
+    for v in &file.key_id_cases {
+        let r = id_kind(&v.kind).and_then(|kind| {
+            match (KeyId::parse(kind, &v.input), &v.canonical) {
+                (Ok(id), Some(want)) if id.as_str() == want => {
+                    // Canonical: parsing the canonical text gives it back, and an equal id.
+                    match KeyId::parse(kind, id.as_str()) {
+                        Ok(again) if again.as_str() == want && again == id => Ok(()),
+                        other => Err(format!("reparse of {want:?}: {other:?}")),
+                    }
+                }
+                (Ok(id), Some(want)) => Err(format!("got {id}, want {want}")),
+                (Ok(id), None) => Err(format!("accepted as {id}, want refused")),
+                (Err(e), Some(want)) => Err(format!("refused ({e}), want {want}")),
+                (Err(_), None) => Ok(()),
+            }
+        });
+        t.record(&format!("key id {} {:?}", v.kind, v.input), r);
+    }
+    t
+}
+
 fn main() {
     let tallies = [
         hmac_vectors(),
         ccm_vectors(),
         prf_vectors(),
         exporter_vectors(),
+        ts0003_vectors(),
     ];
     let mut passed = 0;
     let mut failed = 0;

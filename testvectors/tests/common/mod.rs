@@ -28,6 +28,7 @@ pub(crate) const DATA_FILES: &[&str] = &[
     "aes-ccm/wycheproof_aes_ccm_k128_n96.json",
     "prf/tls12_prf_sha256.json",
     "exporter/openssl.json",
+    "ts0003/kdf.json",
 ];
 
 /// A hex string in the JSON, decoded.
@@ -157,4 +158,59 @@ pub(crate) struct Export {
     pub(crate) context: Option<Hex>,
     pub(crate) length: usize,
     pub(crate) output: Hex,
+}
+
+/// `data/ts0003/kdf.json`: TS-0003 key derivations and key identifiers.
+#[derive(Deserialize)]
+pub(crate) struct Ts0003File {
+    pub(crate) km: Vec<KmTest>,
+    pub(crate) kpsa: Vec<KpsaTest>,
+    pub(crate) exporter: Vec<Ts0003ExporterTest>,
+    pub(crate) key_id_cases: Vec<KeyIdTest>,
+}
+
+/// Km = HMAC-SHA-256(Ke, label || UTF-8(NFKC(MAF-ID))).
+#[derive(Deserialize)]
+pub(crate) struct KmTest {
+    pub(crate) name: String,
+    pub(crate) ke: Hex,
+    pub(crate) maf_id: String,
+    pub(crate) maf_id_nfkc_utf8: Hex,
+    pub(crate) km: Hex,
+}
+
+/// Kpsa = HMAC-SHA-256(Ke, label || UTF-8(NFKC(Enrolee-B-ID))).
+#[derive(Deserialize)]
+pub(crate) struct KpsaTest {
+    pub(crate) name: String,
+    pub(crate) ke: Hex,
+    pub(crate) enrolee_b_id: String,
+    pub(crate) enrolee_b_id_nfkc_utf8: Hex,
+    pub(crate) kpsa: Hex,
+}
+
+/// A 48-byte oneM2M export (no context) from a master secret, its split and identifier, and
+/// optionally the Km derived from its key.
+#[derive(Deserialize)]
+pub(crate) struct Ts0003ExporterTest {
+    pub(crate) name: String,
+    pub(crate) label: String,
+    pub(crate) master_secret: Hex,
+    pub(crate) client_random: Hex,
+    pub(crate) server_random: Hex,
+    pub(crate) exporter: Hex,
+    pub(crate) fqdn: String,
+    pub(crate) relative_id: Hex,
+    pub(crate) key: Hex,
+    pub(crate) key_id: String,
+    pub(crate) maf_id: Option<String>,
+    pub(crate) km: Option<Hex>,
+}
+
+/// A key identifier: `canonical` is `None` when it must be refused.
+#[derive(Deserialize)]
+pub(crate) struct KeyIdTest {
+    pub(crate) kind: String,
+    pub(crate) input: String,
+    pub(crate) canonical: Option<String>,
 }
