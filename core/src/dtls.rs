@@ -269,6 +269,14 @@ impl Reassembler {
         if h.length > self.max_message {
             return Err(InvalidMessage::HandshakeMessageTooLarge);
         }
+        if h.offset
+            .checked_add(data.len())
+            .is_none_or(|end| end > h.length)
+        {
+            // Only a hand-made header can disagree with its data (`FragmentHeader::read`
+            // checks), but the reassembler is public: refuse rather than index out of bounds.
+            return Ok(Inserted::Dropped);
+        }
         if let Some((_, p)) = self.pending.iter_mut().find(|(s, _)| *s == h.message_seq) {
             if p.typ != h.typ || p.body.len() != h.length {
                 return Ok(Inserted::Dropped);
@@ -599,6 +607,19 @@ mod tests {
             (HandshakeType::ClientHello, 0, data.clone())
         );
         assert_eq!(r.insert(&h(0, 10), &data).unwrap(), Inserted::Old);
+    }
+
+    #[test]
+    fn inconsistent_fragment_is_dropped() {
+        let mut r = Reassembler::new(0, 100, 1000, 4);
+        let h = FragmentHeader {
+            typ: HandshakeType::Finished,
+            length: 4,
+            message_seq: 0,
+            offset: 2,
+            fragment_length: 4,
+        };
+        assert_eq!(r.insert(&h, &[1, 2, 3, 4]).unwrap(), Inserted::Dropped);
     }
 
     #[test]
