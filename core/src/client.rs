@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::dtls::ReplayWindow;
 use crate::enums::{ExtensionType, HandshakeType};
 use crate::error::{Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
-use crate::key_schedule::{key_expansion, master_secret, psk_premaster_secret, verify_data};
+use crate::key_schedule::{psk_session_keys, verify_data};
 use crate::messages::{
     encode_server_name, ClientHello, Extension, HelloVerifyRequest, PskIdentityBody, ServerHello,
     EMPTY_RENEGOTIATION_INFO,
@@ -295,18 +295,12 @@ fn send_second_flight(
     PskIdentityBody(psk.identity()).encode(&mut cke)?;
     cx.send_handshake(HandshakeType::ClientKeyExchange, &cke)?;
 
-    let pms = psk_premaster_secret(psk.key());
     let session_hash = cx.transcript_hash();
-    let ms = master_secret(
-        &pms,
+    let (ms, client_keys, server_keys) = psk_session_keys(
+        psk.key(),
         &neg.client_random,
         &neg.server_random,
         neg.ems.then_some(&session_hash),
-    );
-    let (client_keys, server_keys) = key_expansion(
-        &ms,
-        &neg.client_random,
-        &neg.server_random,
         neg.suite.tag_len(),
     );
     cx.pending_read = Some(server_keys);

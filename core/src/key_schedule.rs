@@ -123,6 +123,22 @@ pub fn key_expansion(
     out
 }
 
+/// The whole PSK key schedule: premaster (RFC 4279 2), master secret (extended when
+/// `session_hash` is given, RFC 7627) and the (client write, server write) keys.
+#[must_use]
+pub fn psk_session_keys(
+    psk: &Psk,
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    session_hash: Option<&[u8; 32]>,
+    tag: TagLen,
+) -> (MasterSecret, DirectionKeys, DirectionKeys) {
+    let pms = psk_premaster_secret(psk);
+    let ms = master_secret(&pms, client_random, server_random, session_hash);
+    let (client_keys, server_keys) = key_expansion(&ms, client_random, server_random, tag);
+    (ms, client_keys, server_keys)
+}
+
 /// Finished.verify_data for the client (`client = true`) or the server over `handshake_hash`.
 #[must_use]
 pub fn verify_data(

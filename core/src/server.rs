@@ -23,7 +23,7 @@ use crate::enums::{
     ExtensionType, HandshakeType, ProtocolVersion, TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
 };
 use crate::error::{Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
-use crate::key_schedule::{key_expansion, master_secret, psk_premaster_secret, verify_data};
+use crate::key_schedule::{psk_session_keys, verify_data};
 use crate::messages::{
     find_extension, parse_server_name, ClientHello, Extension, PskIdentityBody, ServerHello,
     EMPTY_RENEGOTIATION_INFO,
@@ -241,18 +241,12 @@ fn key_from_psk(
     identity: Vec<u8>,
     psk: &Psk,
 ) -> Result<ServerState, Error> {
-    let pms = psk_premaster_secret(psk);
     let session_hash = cx.transcript_hash();
-    let ms = master_secret(
-        &pms,
+    let (ms, client_keys, server_keys) = psk_session_keys(
+        psk,
         &neg.client_random,
         &neg.server_random,
         neg.ems.then_some(&session_hash),
-    );
-    let (client_keys, server_keys) = key_expansion(
-        &ms,
-        &neg.client_random,
-        &neg.server_random,
         neg.suite.tag_len(),
     );
     cx.pending_read = Some(client_keys);
