@@ -24,6 +24,7 @@ pub mod crypto;
 pub mod dtls;
 pub mod enums;
 pub mod error;
+pub mod frameworks;
 pub mod key_schedule;
 pub mod keys;
 pub mod messages;
@@ -31,6 +32,7 @@ pub mod record;
 pub mod secret;
 mod server;
 pub mod session;
+pub mod store;
 pub mod suites;
 pub mod time;
 

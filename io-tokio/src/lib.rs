@@ -22,7 +22,9 @@ use m2msec::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
+pub mod config_toml;
 mod dtls;
+pub mod store;
 
 pub use dtls::{
     connect_dtls, Accepted, DtlsConnection, DtlsListener, DtlsListenerOptions, ListenerStats,

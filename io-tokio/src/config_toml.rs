@@ -1,0 +1,822 @@
+//! TOML configuration files for the PSK frameworks, loaded into the typed configuration of
+//! [`m2msec::frameworks::config`] (draft clause 9.1 and the bootstrap configuration of 8.3.2.1).
+//!
+//! One file configures one role, named by the top-level `role` key:
+//!
+//! | `role` | core type | example |
+//! |---|---|---|
+//! | `"field-end-point"` | [`EndPointConfig`], [`Domain::Field`] | `docs/examples/entity-a.toml`, `docs/examples/enrolee.toml` |
+//! | `"infrastructure-end-point"` | [`EndPointConfig`], [`Domain::Infrastructure`] | `docs/examples/entity-b.toml` |
+//! | `"mef"` | [`MefConfig`] | `docs/examples/mef.toml` |
+//! | `"maf"` | [`MafConfig`] | `docs/examples/maf.toml` |
+//!
+//! Layout of an end-point file (every group optional; keys are the draft's parameter names):
+//!
+//! ```toml
+//! role = "field-end-point"
+//!
+//! [[preProvisioned]]               # one per Pre-Provisioned association
+//! [preProvisioned.credential]      # tables 9.1.1.1-1 / 9.1.1.2-1
+//! kpsaKey = "<64 hex digits>"
+//! kpsaId = "relative@issuer.example.com"
+//! [preProvisioned.association]     # tables 9.1.2.1-1 + 9.1.2.1-2 / 9.1.2.2-1
+//! thisEntityIdentifier = "Cae1"    # mandatory in the field domain
+//! otherEntityIdentifier = "/id-in"
+//! associationConfigurationExpiry = 2036-01-01T00:00:00Z   # optional
+//! securityAssociationLifespan = "24h"                     # optional
+//!
+//! [mafBased.credential]            # table 9.1.1.1-1, MAF-Based rows
+//! mafIdentifier = "maf.example.com"
+//! thisEntityIdentifier = "Cae1"
+//! masterCredential = "<64 hex digits>"
+//! masterCredentialIdentifier = "relative@maf.example.com"
+//! masterCredentialExpiry = 2036-01-01T00:00:00Z           # optional
+//! [[mafBased.association]]         # table 9.1.2.1-1, one per peer
+//! otherEntityIdentifier = "/id-in"
+//!
+//! [bootstrap.credential]           # 8.3.2.1 Bootstrap Credential Configuration (Enrolee)
+//! kpmId = "relative@mef.example.com"
+//! kpm = "<64 hex digits>"
+//! mefUri = "https://mef.example.com"
+//! [bootstrap.instruction]          # 8.3.2.1 Bootstrap Instruction Configuration
+//! mafId = "maf.example.com"
+//! enroleeId = "Cae1"
+//! ```
+//!
+//! A MEF file has `mefIdentifier` and `[[enrolee]]` entries with `[enrolee.credential]`
+//! (`kpmId`, `kpm`) and `[enrolee.instruction]` (`mafId`, `enroleeId`); a MAF file has
+//! `mafIdentifier` and `[[client]]` entries with `[client.credential]` (table 9.1.1.3-1) and
+//! `[[client.association]]` (table 9.1.2.3-1).
+//!
+//! Value formats:
+//! - **keys**: hexadecimal text, either case, exactly 64 digits (32 bytes); nothing else (no
+//!   spaces, no `0x`).
+//! - **times** (`...Expiry`): an RFC 3339 date-time *with* an offset, either as a TOML date-time
+//!   (`2036-01-01T00:00:00Z`) or as a string (`"2036-01-01T00:00:00+01:00"`), or a non-negative
+//!   integer of Unix seconds. A local date-time without offset is refused (ambiguous);
+//!   fractions of a second are dropped.
+//! - **durations** (`securityAssociationLifespan`): an integer of seconds, or a string of
+//!   `<number><unit>` parts with units `s`, `m`, `h`, `d`, `w` (`"90s"`, `"1h30m"`, `"7d"`).
+//!
+//! Unknown keys are refused (a misspelt optional parameter would otherwise be silently
+//! ignored). Every refusal is a [`LoadError`] that names the file, where in it, and the
+//! parameter. [`load_file`] checks form only; [`load_file_at`] also refuses anything already
+//! expired at the given time.
+//!
+//! The file text is held in zeroizing buffers while parsing, and decoded keys are zeroized; the
+//! TOML parser's own copies of the key strings are not (they are freed normally).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use m2msec::frameworks::config::{
+    param, AssociationConfig, BootstrapCredential, BootstrapInstruction, Domain, EndPointConfig,
+    EnroleeBootstrap, MafClient, MafConfig, MafCredential, MasterCredential, MefConfig, MefEnrolee,
+    ParameterError, PreProvisionedAssociation, PreProvisionedCredential,
+};
+use m2msec::UnixTime;
+use serde::Deserialize;
+use toml::value::{Datetime, Offset};
+use toml::Value;
+use zeroize::Zeroizing;
+
+/// A loaded configuration file: one role.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Config {
+    /// `role = "field-end-point"` or `"infrastructure-end-point"` (boxed: by far the largest).
+    EndPoint(Box<EndPointConfig>),
+    /// `role = "mef"`.
+    Mef(MefConfig),
+    /// `role = "maf"`.
+    Maf(MafConfig),
+}
+
+impl Config {
+    /// Refuses the configuration if anything in it has expired at `now`, naming the parameter.
+    pub fn validate_at(&self, now: UnixTime) -> Result<(), ParameterError> {
+        match self {
+            Self::EndPoint(c) => c.validate_at(now),
+            Self::Mef(c) => c.validate_at(now),
+            Self::Maf(c) => c.validate_at(now),
+        }
+    }
+}
+
+/// What is wrong with a configuration file, and where.
+#[derive(Debug)]
+pub struct LoadError {
+    file: PathBuf,
+    kind: LoadErrorKind,
+}
+
+/// The kinds of [`LoadError`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// The file could not be read.
+    Io(std::io::Error),
+    /// Not TOML, not UTF-8, an unknown key or a group of the wrong shape (the message comes from
+    /// the TOML parser and shows the line).
+    Syntax(String),
+    /// `role` is missing or not one of the four roles.
+    Role(Option<String>),
+    /// A parameter has a value that cannot be read (wrong TOML type, bad hex, bad time or
+    /// duration).
+    Format {
+        /// Where: the group, e.g. `preProvisioned[0].credential`.
+        at: String,
+        /// The parameter.
+        name: &'static str,
+        /// What is wrong.
+        problem: FormatProblem,
+    },
+    /// The core refused a parameter (missing, invalid, or expired for [`load_file_at`]).
+    Parameter {
+        /// Where: the group, e.g. `mafBased.association[1]`.
+        at: String,
+        /// The refusal, naming the parameter.
+        error: ParameterError,
+    },
+}
+
+/// Why a parameter value could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatProblem {
+    /// The TOML value has the wrong type.
+    WrongType {
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// Not an even number of hexadecimal digits.
+    NotHex,
+    /// Not an RFC 3339 date-time with offset, nor Unix seconds.
+    NotTime,
+    /// A date-time without offset (local time).
+    LocalTime,
+    /// A time before 1970-01-01T00:00:00Z.
+    BeforeEpoch,
+    /// Not a duration (`90s`, `1h30m`, `7d`, or integer seconds).
+    NotDuration,
+    /// The parameter does not belong in this group.
+    NotAllowedHere,
+}
+
+impl fmt::Display for FormatProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongType { expected } => write!(f, "must be {expected}"),
+            Self::NotHex => f.write_str("is not hexadecimal (an even number of 0-9a-fA-F)"),
+            Self::NotTime => {
+                f.write_str("is not an RFC 3339 date-time with offset, nor Unix seconds")
+            }
+            Self::LocalTime => f.write_str("is a date-time without offset (add Z or +hh:mm)"),
+            Self::BeforeEpoch => f.write_str("is before 1970-01-01T00:00:00Z"),
+            Self::NotDuration => f.write_str(
+                "is not a duration (integer seconds, or e.g. \"90s\", \"1h30m\", \"7d\")",
+            ),
+            Self::NotAllowedHere => f.write_str("is not a parameter of this group"),
+        }
+    }
+}
+
+impl LoadError {
+    /// The file.
+    #[must_use]
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &LoadErrorKind {
+        &self.kind
+    }
+
+    /// The parameter concerned, if the error is about one.
+    #[must_use]
+    pub fn parameter(&self) -> Option<&'static str> {
+        match &self.kind {
+            LoadErrorKind::Format { name, .. } => Some(name),
+            LoadErrorKind::Parameter { error, .. } => Some(error.parameter()),
+            LoadErrorKind::Role(_) => Some("role"),
+            LoadErrorKind::Io(_) | LoadErrorKind::Syntax(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        match &self.kind {
+            LoadErrorKind::Io(e) => write!(f, "{file}: {e}"),
+            LoadErrorKind::Syntax(m) => write!(f, "{file}: {m}"),
+            LoadErrorKind::Role(None) => write!(f, "{file}: mandatory key role is missing"),
+            LoadErrorKind::Role(Some(r)) => write!(
+                f,
+                "{file}: role {r:?} is not field-end-point, infrastructure-end-point, mef or maf"
+            ),
+            LoadErrorKind::Format { at, name, problem } => {
+                write!(f, "{file}: {}parameter {name} {problem}", Where(at))
+            }
+            LoadErrorKind::Parameter { at, error } => write!(f, "{file}: {}{error}", Where(at)),
+        }
+    }
+}
+
+struct Where<'a>(&'a str);
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, "[{}] ", self.0)
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            LoadErrorKind::Io(e) => Some(e),
+            LoadErrorKind::Parameter { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Loads and validates the form of a configuration file; expiries are not checked (see
+/// [`load_file_at`]).
+pub fn load_file(path: impl AsRef<Path>) -> Result<Config, LoadError> {
+    let path = path.as_ref();
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| LoadError {
+        file: path.to_path_buf(),
+        kind: LoadErrorKind::Io(e),
+    })?);
+    let text = std::str::from_utf8(&bytes).map_err(|_| LoadError {
+        file: path.to_path_buf(),
+        kind: LoadErrorKind::Syntax("not UTF-8".into()),
+    })?;
+    parse_str(text, path)
+}
+
+/// [`load_file`], then refuses anything already expired at `now`, naming the group and the
+/// parameter.
+pub fn load_file_at(path: impl AsRef<Path>, now: UnixTime) -> Result<Config, LoadError> {
+    let path = path.as_ref();
+    let config = load_file(path)?;
+    check_expiries(&config, now).map_err(|(at, error)| LoadError {
+        file: path.to_path_buf(),
+        kind: LoadErrorKind::Parameter { at, error },
+    })?;
+    Ok(config)
+}
+
+/// Parses configuration text; `origin` names it in errors (a file name, or e.g. `<stdin>`).
+pub fn parse_str(text: &str, origin: impl AsRef<Path>) -> Result<Config, LoadError> {
+    let file = origin.as_ref();
+    parse_inner(text).map_err(|kind| LoadError {
+        file: file.to_path_buf(),
+        kind,
+    })
+}
+
+fn check_expiries(config: &Config, now: UnixTime) -> Result<(), (String, ParameterError)> {
+    let e = |at: String| move |x| (at, ParameterError::Expired(x));
+    match config {
+        Config::EndPoint(c) => {
+            if let Some(m) = c.maf_credential() {
+                m.check_usable(now)
+                    .map_err(e("mafBased.credential".into()))?;
+            }
+            for (i, p) in c.pre_provisioned().iter().enumerate() {
+                p.association()
+                    .check_usable(now)
+                    .map_err(e(format!("preProvisioned[{i}].association")))?;
+            }
+            for (i, a) in c.maf_associations().iter().enumerate() {
+                a.check_usable(now)
+                    .map_err(e(format!("mafBased.association[{i}]")))?;
+            }
+        }
+        Config::Maf(c) => {
+            for (i, client) in c.clients().iter().enumerate() {
+                client
+                    .credential()
+                    .check_usable(now)
+                    .map_err(e(format!("client[{i}].credential")))?;
+                for (j, a) in client.associations().iter().enumerate() {
+                    a.check_usable(now)
+                        .map_err(e(format!("client[{i}].association[{j}]")))?;
+                }
+            }
+        }
+        Config::Mef(_) => {}
+    }
+    // Anything the walk above does not know about yet.
+    config.validate_at(now).map_err(|x| (String::new(), x))
+}
+
+// ---------------------------------------------------------------------------------------------
+// File shapes. Every parameter is read as a raw `Value` so that type errors name it.
+
+type Raw = Option<Value>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EndPointDoc {
+    #[serde(default)]
+    pre_provisioned: Vec<PreProvisionedDoc>,
+    maf_based: Option<MafBasedDoc>,
+    bootstrap: Option<BootstrapDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PreProvisionedDoc {
+    #[serde(default)]
+    credential: KpsaDoc,
+    #[serde(default)]
+    association: AssociationDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct KpsaDoc {
+    kpsa_key: Raw,
+    kpsa_id: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AssociationDoc {
+    this_entity_identifier: Raw,
+    other_entity_identifier: Raw,
+    association_configuration_expiry: Raw,
+    security_association_lifespan: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MafBasedDoc {
+    credential: Option<MasterDoc>,
+    #[serde(default)]
+    association: Vec<AssociationDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MasterDoc {
+    maf_identifier: Raw,
+    this_entity_identifier: Raw,
+    master_credential: Raw,
+    master_credential_identifier: Raw,
+    master_credential_expiry: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BootstrapDoc {
+    #[serde(default)]
+    credential: KpmDoc,
+    #[serde(default)]
+    instruction: InstructionDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct KpmDoc {
+    kpm_id: Raw,
+    kpm: Raw,
+    mef_uri: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InstructionDoc {
+    maf_id: Raw,
+    enrolee_id: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MefDoc {
+    mef_identifier: Raw,
+    #[serde(default)]
+    enrolee: Vec<MefEnroleeDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MefEnroleeDoc {
+    #[serde(default)]
+    credential: KpmDoc,
+    #[serde(default)]
+    instruction: InstructionDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MafDoc {
+    maf_identifier: Raw,
+    #[serde(default)]
+    client: Vec<MafClientDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MafClientDoc {
+    #[serde(default)]
+    credential: MasterDoc,
+    #[serde(default)]
+    association: Vec<AssociationDoc>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mapping onto the core types
+
+fn parse_inner(text: &str) -> Result<Config, LoadErrorKind> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| LoadErrorKind::Syntax(e.to_string()))?;
+    let role = match table.remove("role") {
+        None => return Err(LoadErrorKind::Role(None)),
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(LoadErrorKind::Role(Some(other.to_string()))),
+    };
+    let value = Value::Table(table);
+    let syntax = |e: toml::de::Error| LoadErrorKind::Syntax(e.to_string());
+    match role.as_str() {
+        "field-end-point" => end_point(Domain::Field, value.try_into().map_err(syntax)?),
+        "infrastructure-end-point" => {
+            end_point(Domain::Infrastructure, value.try_into().map_err(syntax)?)
+        }
+        "mef" => mef(value.try_into().map_err(syntax)?),
+        "maf" => maf(value.try_into().map_err(syntax)?),
+        _ => Err(LoadErrorKind::Role(Some(role))),
+    }
+}
+
+/// Where the current group is; builds errors.
+struct At(String);
+
+impl At {
+    fn format(&self, name: &'static str, problem: FormatProblem) -> LoadErrorKind {
+        LoadErrorKind::Format {
+            at: self.0.clone(),
+            name,
+            problem,
+        }
+    }
+
+    fn param(&self) -> impl Fn(ParameterError) -> LoadErrorKind + '_ {
+        move |error| LoadErrorKind::Parameter {
+            at: self.0.clone(),
+            error,
+        }
+    }
+
+    fn missing(&self, name: &'static str) -> LoadErrorKind {
+        self.param()(ParameterError::Missing { name })
+    }
+
+    /// An optional string parameter.
+    fn string(
+        &self,
+        v: Raw,
+        name: &'static str,
+    ) -> Result<Option<Zeroizing<String>>, LoadErrorKind> {
+        match v {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(Zeroizing::new(s))),
+            Some(_) => Err(self.format(
+                name,
+                FormatProblem::WrongType {
+                    expected: "a string",
+                },
+            )),
+        }
+    }
+
+    /// A mandatory string parameter.
+    fn req_string(&self, v: Raw, name: &'static str) -> Result<Zeroizing<String>, LoadErrorKind> {
+        self.string(v, name)?.ok_or_else(|| self.missing(name))
+    }
+
+    /// A mandatory key, as hex.
+    fn req_key(&self, v: Raw, name: &'static str) -> Result<Zeroizing<Vec<u8>>, LoadErrorKind> {
+        let s = self.req_string(v, name)?;
+        let mut out = Zeroizing::new(vec![0u8; s.len() / 2]);
+        if s.len() % 2 != 0 || hex::decode_to_slice(s.as_bytes(), &mut out).is_err() {
+            return Err(self.format(name, FormatProblem::NotHex));
+        }
+        Ok(out)
+    }
+
+    /// An optional time.
+    fn time(&self, v: Raw, name: &'static str) -> Result<Option<UnixTime>, LoadErrorKind> {
+        let dt = match v {
+            None => return Ok(None),
+            Some(Value::Integer(i)) => {
+                return u64::try_from(i)
+                    .map(|s| Some(UnixTime(s)))
+                    .map_err(|_| self.format(name, FormatProblem::BeforeEpoch))
+            }
+            Some(Value::Datetime(dt)) => dt,
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<Datetime>()
+                .map_err(|_| self.format(name, FormatProblem::NotTime))?,
+            Some(_) => {
+                return Err(self.format(
+                    name,
+                    FormatProblem::WrongType {
+                        expected: "an RFC 3339 date-time or integer Unix seconds",
+                    },
+                ))
+            }
+        };
+        datetime_to_unix(&dt)
+            .map(Some)
+            .map_err(|p| self.format(name, p))
+    }
+
+    /// An optional duration, in seconds.
+    fn duration(&self, v: Raw, name: &'static str) -> Result<Option<u64>, LoadErrorKind> {
+        match v {
+            None => Ok(None),
+            Some(Value::Integer(i)) => u64::try_from(i)
+                .map(Some)
+                .map_err(|_| self.format(name, FormatProblem::NotDuration)),
+            Some(Value::String(s)) => parse_duration(&s)
+                .map(Some)
+                .ok_or_else(|| self.format(name, FormatProblem::NotDuration)),
+            Some(_) => Err(self.format(
+                name,
+                FormatProblem::WrongType {
+                    expected: "a duration string or integer seconds",
+                },
+            )),
+        }
+    }
+}
+
+fn end_point(domain: Domain, doc: EndPointDoc) -> Result<Config, LoadErrorKind> {
+    let mut b = EndPointConfig::builder(domain);
+    for (i, p) in doc.pre_provisioned.into_iter().enumerate() {
+        let at = At(format!("preProvisioned[{i}].credential"));
+        let key = at.req_key(p.credential.kpsa_key, param::KPSA_KEY)?;
+        let id = at.req_string(p.credential.kpsa_id, param::KPSA_ID)?;
+        let cred = PreProvisionedCredential::new(&key, &id).map_err(at.param())?;
+        let at = At(format!("preProvisioned[{i}].association"));
+        let this = at.string(
+            p.association.this_entity_identifier.clone(),
+            param::THIS_ENTITY_IDENTIFIER,
+        )?;
+        if domain == Domain::Field && this.is_none() {
+            // Table 9.1.2.1-2; the core checks it too, but without the group.
+            return Err(at.missing(param::THIS_ENTITY_IDENTIFIER));
+        }
+        let assoc = association(&at, p.association, true)?;
+        let entry =
+            PreProvisionedAssociation::new(cred, this.as_deref().map(String::as_str), assoc)
+                .map_err(at.param())?;
+        b = b.pre_provisioned(entry);
+    }
+    if let Some(m) = doc.maf_based {
+        if let Some(c) = m.credential {
+            let at = At("mafBased.credential".into());
+            let maf_id = at.req_string(c.maf_identifier.clone(), param::MAF_IDENTIFIER)?;
+            let master = master_credential(&at, c)?;
+            b = b.maf_credential(MafCredential::new(&maf_id, master).map_err(at.param())?);
+        }
+        for (i, a) in m.association.into_iter().enumerate() {
+            let at = At(format!("mafBased.association[{i}]"));
+            b = b.maf_association(association(&at, a, false)?);
+        }
+    }
+    if let Some(boot) = doc.bootstrap {
+        let at = At("bootstrap.credential".into());
+        let cred = kpm_credential(&at, &boot.credential)?;
+        let uri = at.req_string(boot.credential.mef_uri, param::MEF_URI)?;
+        let at_i = At("bootstrap.instruction".into());
+        let instruction = instruction(&at_i, boot.instruction)?;
+        b = b.bootstrap(EnroleeBootstrap::new(cred, &uri, instruction).map_err(at.param())?);
+    }
+    b.build()
+        .map(|c| Config::EndPoint(Box::new(c)))
+        .map_err(At(String::new()).param())
+}
+
+fn mef(doc: MefDoc) -> Result<Config, LoadErrorKind> {
+    let top = At(String::new());
+    let mef_id = top.req_string(doc.mef_identifier, param::MEF_IDENTIFIER)?;
+    let mut enrolees = Vec::with_capacity(doc.enrolee.len());
+    for (i, e) in doc.enrolee.into_iter().enumerate() {
+        let at = At(format!("enrolee[{i}].credential"));
+        if e.credential.mef_uri.is_some() {
+            return Err(at.format(param::MEF_URI, FormatProblem::NotAllowedHere));
+        }
+        let cred = kpm_credential(&at, &e.credential)?;
+        let ins = instruction(&At(format!("enrolee[{i}].instruction")), e.instruction)?;
+        enrolees.push(MefEnrolee::new(cred, ins));
+    }
+    MefConfig::new(&mef_id, enrolees)
+        .map(Config::Mef)
+        .map_err(top.param())
+}
+
+fn maf(doc: MafDoc) -> Result<Config, LoadErrorKind> {
+    let top = At(String::new());
+    let maf_id = top.req_string(doc.maf_identifier, param::MAF_IDENTIFIER)?;
+    let mut clients = Vec::with_capacity(doc.client.len());
+    for (i, c) in doc.client.into_iter().enumerate() {
+        let at = At(format!("client[{i}].credential"));
+        if c.credential.maf_identifier.is_some() {
+            // The MAF's own identifier is the top-level mafIdentifier.
+            return Err(at.format(param::MAF_IDENTIFIER, FormatProblem::NotAllowedHere));
+        }
+        let cred = master_credential(&at, c.credential)?;
+        let mut assocs = Vec::with_capacity(c.association.len());
+        for (j, a) in c.association.into_iter().enumerate() {
+            assocs.push(association(
+                &At(format!("client[{i}].association[{j}]")),
+                a,
+                false,
+            )?);
+        }
+        clients.push(MafClient::new(cred, assocs).map_err(At(format!("client[{i}]")).param())?);
+    }
+    MafConfig::new(&maf_id, clients)
+        .map(Config::Maf)
+        .map_err(top.param())
+}
+
+fn association(
+    at: &At,
+    a: AssociationDoc,
+    this_allowed: bool,
+) -> Result<AssociationConfig, LoadErrorKind> {
+    if !this_allowed && a.this_entity_identifier.is_some() {
+        return Err(at.format(param::THIS_ENTITY_IDENTIFIER, FormatProblem::NotAllowedHere));
+    }
+    let mut b = AssociationConfig::builder();
+    if let Some(other) = at.string(a.other_entity_identifier, param::OTHER_ENTITY_IDENTIFIER)? {
+        b = b.other_entity_identifier(&other);
+    }
+    if let Some(t) = at.time(
+        a.association_configuration_expiry,
+        param::ASSOCIATION_CONFIGURATION_EXPIRY,
+    )? {
+        b = b.association_configuration_expiry(t);
+    }
+    if let Some(s) = at.duration(
+        a.security_association_lifespan,
+        param::SECURITY_ASSOCIATION_LIFESPAN,
+    )? {
+        b = b.security_association_lifespan_secs(s);
+    }
+    b.build().map_err(at.param())
+}
+
+fn master_credential(at: &At, c: MasterDoc) -> Result<MasterCredential, LoadErrorKind> {
+    let mut b = MasterCredential::builder();
+    if let Some(s) = at.string(c.this_entity_identifier, param::THIS_ENTITY_IDENTIFIER)? {
+        b = b.this_entity_identifier(&s);
+    }
+    if c.master_credential.is_some() {
+        b = b.master_credential(&at.req_key(c.master_credential, param::MASTER_CREDENTIAL)?);
+    }
+    if let Some(s) = at.string(
+        c.master_credential_identifier,
+        param::MASTER_CREDENTIAL_IDENTIFIER,
+    )? {
+        b = b.master_credential_identifier(&s);
+    }
+    if let Some(t) = at.time(c.master_credential_expiry, param::MASTER_CREDENTIAL_EXPIRY)? {
+        b = b.master_credential_expiry(t);
+    }
+    b.build().map_err(at.param())
+}
+
+fn kpm_credential(at: &At, c: &KpmDoc) -> Result<BootstrapCredential, LoadErrorKind> {
+    let id = at.req_string(c.kpm_id.clone(), param::KPM_ID)?;
+    let key = at.req_key(c.kpm.clone(), param::KPM)?;
+    BootstrapCredential::new(&id, &key).map_err(at.param())
+}
+
+fn instruction(at: &At, i: InstructionDoc) -> Result<BootstrapInstruction, LoadErrorKind> {
+    let maf_id = at.req_string(i.maf_id, param::MAF_ID)?;
+    let enrolee_id = at.req_string(i.enrolee_id, param::ENROLEE_ID)?;
+    BootstrapInstruction::new(&maf_id, &enrolee_id).map_err(at.param())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Times and durations
+
+/// Seconds since the Unix epoch of an RFC 3339 date-time with offset.
+fn datetime_to_unix(dt: &Datetime) -> Result<UnixTime, FormatProblem> {
+    let (Some(date), Some(time)) = (dt.date, dt.time) else {
+        return Err(FormatProblem::NotTime);
+    };
+    let offset_minutes = match dt.offset {
+        None => return Err(FormatProblem::LocalTime),
+        Some(Offset::Z) => 0,
+        Some(Offset::Custom { minutes }) => i64::from(minutes),
+    };
+    let days = days_from_civil(
+        i64::from(date.year),
+        i64::from(date.month),
+        i64::from(date.day),
+    );
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60;
+    u64::try_from(secs)
+        .map(UnixTime)
+        .map_err(|_| FormatProblem::BeforeEpoch)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `<number><unit>` parts, units `s m h d w`, e.g. `1h30m`; `None` if malformed or overflowing.
+fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        let mult = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(90));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("24h"), Some(86_400));
+        assert_eq!(parse_duration("2w1d"), Some(15 * 86_400));
+        assert_eq!(parse_duration("0s"), Some(0));
+        for bad in [
+            "",
+            "h",
+            "10",
+            "10x",
+            "1.5h",
+            "-1h",
+            "1h 30m",
+            "99999999999999999999w",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        let t = |s: &str| datetime_to_unix(&s.parse::<Datetime>().unwrap());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Ok(UnixTime(0)));
+        assert_eq!(t("2000-03-01T00:00:00Z"), Ok(UnixTime(951_868_800)));
+        assert_eq!(t("2036-01-01T00:00:00Z"), Ok(UnixTime(2_082_758_400)));
+        assert_eq!(t("2036-01-01T01:00:00+01:00"), Ok(UnixTime(2_082_758_400)));
+        assert_eq!(t("2035-12-31T23:00:00-01:00"), Ok(UnixTime(2_082_758_400)));
+        assert_eq!(t("2024-02-29T12:34:56.789Z"), Ok(UnixTime(1_709_210_096)));
+        assert_eq!(t("2036-01-01T00:00:00"), Err(FormatProblem::LocalTime));
+        assert_eq!(t("2036-01-01"), Err(FormatProblem::NotTime));
+        assert_eq!(t("1969-12-31T23:59:59Z"), Err(FormatProblem::BeforeEpoch));
+    }
+}
