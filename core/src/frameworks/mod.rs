@@ -8,3 +8,7 @@
 #[cfg(feature = "binding")]
 pub mod binding;
 pub mod config;
+#[cfg(feature = "binding")]
+pub mod maf;
+#[cfg(feature = "binding")]
+pub mod mef;
