@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 pub mod config_toml;
 mod dtls;
+pub mod frameworks;
 pub mod store;
 
 pub use dtls::{
