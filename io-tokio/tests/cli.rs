@@ -455,3 +455,59 @@ fn dtls_server_without_once_serves_peers_one_after_another() {
     });
     assert!(s.stderr_lines("error").is_empty(), "{}", s.stderr());
 }
+
+/// `m2msec keys`: the operator's view of the TS-0003 derivations. The Km value is the one in
+/// spec-notes 4.1 (computed there with Python's hmac); the split follows D1/D2.
+#[test]
+fn keys_km_and_split() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let ke: String = (0u8..32).map(|b| format!("{b:02x}")).collect();
+    let out = run(&["keys", "km", "--ke", &ke, "--maf-id", "maf.example.com"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "km: 3055bf32dd9c95586aaffa2ae2e165dfeffd0803566e16bdd343171457da8a5e\n"
+    );
+    let exporter: String = (0u8..48).map(|b| format!("{b:02x}")).collect();
+    let out = run(&[
+        "keys",
+        "split",
+        "--exporter",
+        &exporter,
+        "--fqdn",
+        "mef.example.com",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "id: 000102030405060708090A0B0C0D0E0F@mef.example.com\n\
+         key: 101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f\n"
+    );
+    for bad in [
+        vec!["keys", "km", "--ke", "00", "--maf-id", "m"],
+        vec![
+            "keys",
+            "split",
+            "--exporter",
+            &ke,
+            "--fqdn",
+            "mef.example.com",
+        ],
+        vec![
+            "keys",
+            "split",
+            "--exporter",
+            &exporter,
+            "--fqdn",
+            "not a name",
+        ],
+    ] {
+        let out = run(&bad);
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+}

@@ -54,6 +54,62 @@ enum Cmd {
     /// Run our client against our server on 127.0.0.1, once per suite and transport, and print
     /// a table.
     Demo,
+    /// TS-0003 key derivations, for operators debugging provisioning.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Km = HMAC-SHA-256(Ke, "oneM2M Enrolment Key to Master Credential derivation" || NFKC(MAF-ID)).
+    /// Prints `km: <hex>`.
+    Km {
+        /// Ke, 64 hex digits.
+        #[arg(long)]
+        ke: String,
+        /// The MAF-ID (the MAF's FQDN), as configured.
+        #[arg(long = "maf-id")]
+        maf_id: String,
+    },
+    /// Splits 48 exported bytes (EXPORTER-oneM2M-Bootstrap or -Connection): prints
+    /// `id: HEX(first 16 bytes)@FQDN` and `key: <hex of the last 32 bytes>`.
+    Split {
+        /// The exporter output, 96 hex digits.
+        #[arg(long)]
+        exporter: String,
+        /// The MEF-FQDN (for a KeID) or the MAF-FQDN (for a KcID).
+        #[arg(long)]
+        fqdn: String,
+    },
+}
+
+fn hex_exact<const N: usize>(
+    name: &str,
+    text: &str,
+) -> Result<zeroize::Zeroizing<[u8; N]>, String> {
+    let mut out = zeroize::Zeroizing::new([0u8; N]);
+    hex::decode_to_slice(text.trim(), out.as_mut_slice())
+        .map_err(|_| format!("--{name} must be {} hex digits", 2 * N))?;
+    Ok(out)
+}
+
+fn keys_cmd(cmd: KeysCmd) -> Result<(), String> {
+    use m2msec::keys::{enrolment_key, km, Ke};
+    match cmd {
+        KeysCmd::Km { ke, maf_id } => {
+            let ke = Ke::new(*hex_exact::<32>("ke", &ke)?);
+            let km = km(&ke, &maf_id);
+            println!("km: {}", hex::encode(km.expose()));
+        }
+        KeysCmd::Split { exporter, fqdn } => {
+            let out = hex_exact::<48>("exporter", &exporter)?;
+            // The split and the identifier format are the same for KeID and KcID (10.3.4, 10.3.5).
+            let (id, key) = enrolment_key(&out, &fqdn).map_err(|e| format!("--fqdn: {e}"))?;
+            println!("id: {id}");
+            println!("key: {}", hex::encode(key.expose()));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -164,6 +220,7 @@ fn main() -> ExitCode {
             Cmd::Client(a) => client(a).await,
             Cmd::Server(a) => server(a).await,
             Cmd::Demo => demo().await,
+            Cmd::Keys(k) => keys_cmd(k).map_err(Failure),
         }
     });
     let code = match r {
