@@ -227,23 +227,10 @@ impl Request {
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, BindingError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
-        let head = match req.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return if buf.len() > MAX_HEAD {
-                    Err(BindingError::TooLarge)
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(_) => return Err(BindingError::Malformed("request head")),
+        let Some(head) = head_length(req.parse(buf), buf.len(), "request head")? else {
+            return Ok(None);
         };
-        if head > MAX_HEAD {
-            return Err(BindingError::TooLarge);
-        }
-        if req.version != Some(1) {
-            return Err(BindingError::Malformed("HTTP version"));
-        }
+        check_version(req.version)?;
         let method = req
             .method
             .and_then(Method::parse)
@@ -301,23 +288,10 @@ impl Response {
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, BindingError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        let head = match resp.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return if buf.len() > MAX_HEAD {
-                    Err(BindingError::TooLarge)
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(_) => return Err(BindingError::Malformed("status head")),
+        let Some(head) = head_length(resp.parse(buf), buf.len(), "status head")? else {
+            return Ok(None);
         };
-        if head > MAX_HEAD {
-            return Err(BindingError::TooLarge);
-        }
-        if resp.version != Some(1) {
-            return Err(BindingError::Malformed("HTTP version"));
-        }
+        check_version(resp.version)?;
         let status = resp.code.ok_or(BindingError::Malformed("status"))?;
         let fields = Fields::read(resp.headers)?;
         let rsc = fields.rsc.ok_or(BindingError::MissingHeader("X-M2M-RSC"))?;
@@ -338,6 +312,29 @@ impl Response {
             },
             used,
         )))
+    }
+}
+
+/// The length of a complete head, `None` while more bytes may complete it, or the error.
+fn head_length(
+    parsed: httparse::Result<usize>,
+    have: usize,
+    what: &'static str,
+) -> Result<Option<usize>, BindingError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => Err(BindingError::TooLarge),
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if have > MAX_HEAD => Err(BindingError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(BindingError::Malformed(what)),
+    }
+}
+
+fn check_version(minor: Option<u8>) -> Result<(), BindingError> {
+    if minor == Some(1) {
+        Ok(())
+    } else {
+        Err(BindingError::Malformed("HTTP version"))
     }
 }
 
