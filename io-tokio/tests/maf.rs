@@ -17,9 +17,9 @@ use m2msec::keys::{km, IdKind, Kc, Ke, KeyId, Km};
 use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret, MemoryKeyStore};
 use m2msec::UnixTime;
 use m2msec_tokio::frameworks::maf::{
-    associate, register_key, retrieve_key, FetchKm, LookupFailure, MafClientError, MafCredentials,
-    MafService, Registrar, RegistrarError,
+    register_key, retrieve_key, FetchKm, MafClientError, MafCredentials, MafService,
 };
+use m2msec_tokio::frameworks::registrar::{associate, LookupFailure, Registrar, RegistrarError};
 use m2msec_tokio::store::{AsyncKeyStore, Kek, RedbKeyStore};
 use m2msec_tokio::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -137,7 +137,10 @@ async fn start_registrar(
 ) -> (
     String,
     JoinHandle<
-        Result<m2msec_tokio::frameworks::maf::Association<tokio::net::TcpStream>, RegistrarError>,
+        Result<
+            m2msec_tokio::frameworks::registrar::Association<tokio::net::TcpStream>,
+            RegistrarError,
+        >,
     >,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
