@@ -568,6 +568,39 @@ pub struct KeyRetrievalResponse {
     pub key_value: HexKey,
 }
 
+/// Which Security Association Establishment Framework keyed an association (`framework` of
+/// [`AssociationInfoResponse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssociationFramework {
+    /// Pre-Provisioned Symmetric Key (draft 8.2.2.1): `psk_identity` = KpsaId, `psk` = Kpsa.
+    PreProvisioned,
+    /// MAF-Based Symmetric Key (draft 8.2.3.1): `psk_identity` = KcID@MAF-FQDN, `psk` = Kc.
+    MafBased,
+}
+
+/// Registrar association information (`GET /registrar/association`): what Entity B bound to
+/// the association the request arrived on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociationInfoResponse {
+    /// The identity the registrar bound to the association: IdA.
+    #[serde(rename = "boundIdentity")]
+    pub bound_identity: String,
+    /// The framework that keyed it.
+    pub framework: AssociationFramework,
+    /// The `psk_identity` the association authenticated with (KpsaId or KcID@MAF-FQDN).
+    #[serde(rename = "keyIdentifier")]
+    pub key_identifier: String,
+    /// When the registrar closes the association, Unix seconds; absent when unbounded.
+    #[serde(
+        rename = "expirationTime",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub expiration_time: Option<u64>,
+}
+
 /// The body of every refusal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -613,6 +646,8 @@ pub enum Route {
         /// RelativeKeyID.
         relative_key_id: String,
     },
+    /// `GET /registrar/association`: the association information of the session it arrives on.
+    RegistrarAssociation,
 }
 
 impl Route {
@@ -636,6 +671,7 @@ impl Route {
                     relative_key_id: (*id).to_string(),
                 })
             }
+            (Method::Get, ["", "registrar", "association"]) => Ok(Self::RegistrarAssociation),
             _ => Err(BindingError::UnknownRoute),
         }
     }
@@ -653,6 +689,78 @@ impl Route {
             Self::KeyRetrieval { relative_key_id } => {
                 (Method::Get, format!("/maf/keyRetrieval/{relative_key_id}"))
             }
+            Self::RegistrarAssociation => (Method::Get, "/registrar/association".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrar_association_route_and_body() {
+        let route = Route::of(Method::Get, "/registrar/association").unwrap();
+        assert_eq!(route, Route::RegistrarAssociation);
+        assert_eq!(
+            route.target(),
+            (Method::Get, String::from("/registrar/association"))
+        );
+        assert_eq!(
+            Route::of(Method::Post, "/registrar/association"),
+            Err(BindingError::UnknownRoute)
+        );
+        assert_eq!(
+            Route::of(Method::Get, "/registrar/association/x"),
+            Err(BindingError::UnknownRoute)
+        );
+
+        // The docs/protocol.md example, byte for byte.
+        let info = AssociationInfoResponse {
+            bound_identity: "C-ae-1".into(),
+            framework: AssociationFramework::PreProvisioned,
+            key_identifier: "ae1-kpsa@in-cse.example.net".into(),
+            expiration_time: Some(1_795_000_000),
+        };
+        let body = to_body(&info).unwrap();
+        assert_eq!(
+            core::str::from_utf8(&body).unwrap(),
+            r#"{"boundIdentity":"C-ae-1","framework":"pre-provisioned","keyIdentifier":"ae1-kpsa@in-cse.example.net","expirationTime":1795000000}"#
+        );
+        assert_eq!(from_body::<AssociationInfoResponse>(&body).unwrap(), info);
+
+        // Unbounded: no expirationTime; maf-based spelling; unknown framework refused.
+        let unbounded = AssociationInfoResponse {
+            framework: AssociationFramework::MafBased,
+            expiration_time: None,
+            ..info
+        };
+        let body = to_body(&unbounded).unwrap();
+        assert!(!core::str::from_utf8(&body)
+            .unwrap()
+            .contains("expirationTime"));
+        assert!(core::str::from_utf8(&body)
+            .unwrap()
+            .contains(r#""framework":"maf-based""#));
+        assert_eq!(
+            from_body::<AssociationInfoResponse>(&body).unwrap(),
+            unbounded
+        );
+        assert!(from_body::<AssociationInfoResponse>(
+            br#"{"boundIdentity":"C-ae-1","framework":"gba","keyIdentifier":"a@b.c"}"#
+        )
+        .is_err());
+
+        // Carried in a response primitive.
+        let response = Response {
+            rsc: Rsc::Ok,
+            request_id: "5e1d".into(),
+            body: to_body(&unbounded).unwrap(),
+        };
+        let mut wire = Vec::new();
+        response.encode(&mut wire).unwrap();
+        let (back, used) = Response::decode(&wire).unwrap().unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(back, response);
     }
 }
