@@ -76,6 +76,9 @@ use m2msec::frameworks::config::{
 };
 use m2msec::UnixTime;
 use serde::Deserialize;
+
+use crate::frameworks::Transport;
+use crate::store::Kek;
 use toml::value::{Datetime, Offset};
 use toml::Value;
 use zeroize::Zeroizing;
@@ -159,8 +162,14 @@ pub enum FormatProblem {
     BeforeEpoch,
     /// Not a duration (`90s`, `1h30m`, `7d`, or integer seconds).
     NotDuration,
-    /// The parameter does not belong in this group.
+    /// The parameter does not belong in this group (or conflicts with another one).
     NotAllowedHere,
+    /// Not a socket address (`127.0.0.1:7001`, `[::1]:7001`).
+    NotAddress,
+    /// Not `https://host:port` or `coaps://host:port`.
+    NotUri,
+    /// Not a 32-byte key-encryption key (64 hex digits, or 32 raw bytes in a kekFile).
+    NotKek,
 }
 
 impl fmt::Display for FormatProblem {
@@ -177,6 +186,11 @@ impl fmt::Display for FormatProblem {
                 "is not a duration (integer seconds, or e.g. \"90s\", \"1h30m\", \"7d\")",
             ),
             Self::NotAllowedHere => f.write_str("is not a parameter of this group"),
+            Self::NotAddress => f.write_str("is not a socket address (e.g. 127.0.0.1:7001)"),
+            Self::NotUri => f.write_str("is not https://host:port or coaps://host:port"),
+            Self::NotKek => {
+                f.write_str("is not a 32-byte key (64 hex digits, or 32 raw bytes in a file)")
+            }
         }
     }
 }
@@ -272,6 +286,294 @@ pub fn load_file_at(path: impl AsRef<Path>, now: UnixTime) -> Result<Config, Loa
         kind: LoadErrorKind::Parameter { at, error },
     })?;
     Ok(config)
+}
+
+/// A configuration file with its `[service]` section: what a server or client process needs
+/// beyond clause 9.1 (sockets, key store, the other functions' addresses and PSKs).
+#[derive(Debug)]
+pub struct Node {
+    /// The clause 9.1 configuration of the role.
+    pub config: Config,
+    /// The `[service]` section (all fields empty if there was none).
+    pub service: Service,
+}
+
+/// The `[service]` section of a configuration file. Relative paths are resolved against the
+/// directory of the file. Which fields a role needs is checked by the process that runs it.
+///
+/// ```toml
+/// [service]
+/// listen = "127.0.0.1:7001"        # TLS (https://)
+/// listenDtls = "127.0.0.1:7001"    # DTLS (coaps://)
+/// store = "mef.redb"               # durable key store (redb)
+/// kek = "<64 hex digits>"          # key-encryption key of the store (or kekFile = "path")
+/// keyLifetime = "30d"              # MEF: lifetime of Ke (and Km); MAF: default Kc lifetime
+/// mafUri = "https://127.0.0.1:7002" # registrar / Entity A: the MAF
+///
+/// [[service.maf]]                  # MEF: the MAF directory (who may fetch Km)
+/// mafId = "maf.example.com"
+/// mafUri = "https://127.0.0.1:7002"
+/// pskIdentity = "maf@mef.example.com"
+/// psk = "<64 hex digits>"
+///
+/// [service.mef]                    # MAF: how it reaches its MEF (first contact, D13)
+/// uri = "https://127.0.0.1:7001"
+/// pskIdentity = "maf@mef.example.com"
+/// psk = "<64 hex digits>"
+/// ```
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Service {
+    /// TLS listening address.
+    pub listen: Option<std::net::SocketAddr>,
+    /// DTLS listening address.
+    pub listen_dtls: Option<std::net::SocketAddr>,
+    /// Key store file.
+    pub store: Option<PathBuf>,
+    /// Key-encryption key of the store.
+    pub kek: Option<Kek>,
+    /// Key lifetime in seconds (Ke at a MEF, Kc at a MAF).
+    pub key_lifetime: Option<u64>,
+    /// Where the MAF is.
+    pub maf_uri: Option<Uri>,
+    /// The MEF's MAF directory.
+    pub mafs: Vec<MafPeer>,
+    /// The MAF's MEF.
+    pub mef: Option<MefPeer>,
+}
+
+/// A `https://host:port` (TLS) or `coaps://host:port` (DTLS) address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uri {
+    /// The transport the scheme names.
+    pub transport: Transport,
+    /// `host:port`.
+    pub authority: String,
+    /// The URI as written.
+    pub text: String,
+}
+
+impl Uri {
+    /// Parses `https://host:port` or `coaps://host:port` (a trailing `/` is allowed; the port
+    /// is mandatory).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (scheme, rest) = text.split_once("://")?;
+        let transport = Transport::from_scheme(scheme)?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = authority.rsplit_once(':')?;
+        if host.is_empty()
+            || authority.contains('/')
+            || port.parse::<u16>().ok().filter(|p| *p != 0).is_none()
+        {
+            return None;
+        }
+        Some(Self {
+            transport,
+            authority: authority.to_owned(),
+            text: text.to_owned(),
+        })
+    }
+
+    /// The host part (without brackets for an IPv6 literal).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        let host = self.authority.rsplit_once(':').map_or("", |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One MAF of a MEF's directory. `Debug` redacts the PSK.
+pub struct MafPeer {
+    /// The MAF-ID.
+    pub maf_id: String,
+    /// Where Enrolees reach it (the `mafURI` of Enrolment responses).
+    pub maf_uri: String,
+    /// The PSK identity it authenticates to the MEF with.
+    pub psk_identity: String,
+    /// Its PSK.
+    pub psk: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for MafPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MafPeer")
+            .field("maf_id", &self.maf_id)
+            .field("maf_uri", &self.maf_uri)
+            .field("psk_identity", &self.psk_identity)
+            .field("psk", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How a MAF reaches its MEF. `Debug` redacts the PSK.
+pub struct MefPeer {
+    /// The MEF's address.
+    pub uri: Uri,
+    /// The MAF's PSK identity at the MEF.
+    pub psk_identity: String,
+    /// The MAF's PSK at the MEF.
+    pub psk: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for MefPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MefPeer")
+            .field("uri", &self.uri)
+            .field("psk_identity", &self.psk_identity)
+            .field("psk", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceDoc {
+    listen: Raw,
+    listen_dtls: Raw,
+    store: Raw,
+    kek: Raw,
+    kek_file: Raw,
+    key_lifetime: Raw,
+    maf_uri: Raw,
+    #[serde(default)]
+    maf: Vec<MafPeerDoc>,
+    mef: Option<MefPeerDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MafPeerDoc {
+    maf_id: Raw,
+    maf_uri: Raw,
+    psk_identity: Raw,
+    psk: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MefPeerDoc {
+    uri: Raw,
+    psk_identity: Raw,
+    psk: Raw,
+}
+
+/// [`load_file_at`] (`now` = `None`: [`load_file`]) plus the `[service]` section.
+pub fn load_node(path: impl AsRef<Path>, now: Option<UnixTime>) -> Result<Node, LoadError> {
+    let path = path.as_ref();
+    let config = match now {
+        Some(now) => load_file_at(path, now)?,
+        None => load_file(path)?,
+    };
+    let err = |kind| LoadError {
+        file: path.to_path_buf(),
+        kind,
+    };
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| err(LoadErrorKind::Io(e)))?);
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| err(LoadErrorKind::Syntax("not UTF-8".into())))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| err(LoadErrorKind::Syntax(e.to_string())))?;
+    let service = match table.remove("service") {
+        None => Service::default(),
+        Some(v) => {
+            let doc: ServiceDoc = v
+                .try_into()
+                .map_err(|e: toml::de::Error| err(LoadErrorKind::Syntax(e.to_string())))?;
+            let base = path.parent().unwrap_or_else(|| Path::new("."));
+            service(doc, base).map_err(err)?
+        }
+    };
+    Ok(Node { config, service })
+}
+
+fn service(doc: ServiceDoc, base: &Path) -> Result<Service, LoadErrorKind> {
+    let at = At("service".into());
+    let addr =
+        |v: Raw, name: &'static str| -> Result<Option<std::net::SocketAddr>, LoadErrorKind> {
+            at.string(v, name)?
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| at.format(name, FormatProblem::NotAddress))
+                })
+                .transpose()
+        };
+    let uri = |at: &At, v: Raw, name: &'static str| -> Result<Option<Uri>, LoadErrorKind> {
+        at.string(v, name)?
+            .map(|s| Uri::parse(&s).ok_or_else(|| at.format(name, FormatProblem::NotUri)))
+            .transpose()
+    };
+    let path = |v: Raw, name: &'static str| -> Result<Option<PathBuf>, LoadErrorKind> {
+        Ok(at.string(v, name)?.map(|s| base.join(s.as_str())))
+    };
+    let kek = match (doc.kek, doc.kek_file) {
+        (Some(_), Some(_)) => return Err(at.format("kekFile", FormatProblem::NotAllowedHere)),
+        (Some(k), None) => Some(
+            Kek::from_slice(&at.req_key(Some(k), "kek")?)
+                .ok_or_else(|| at.format("kek", FormatProblem::NotKek))?,
+        ),
+        (None, Some(f)) => {
+            let file = path(Some(f), "kekFile")?.unwrap_or_default();
+            let bytes = Zeroizing::new(std::fs::read(&file).map_err(|e| {
+                LoadErrorKind::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("kekFile {}: {e}", file.display()),
+                ))
+            })?);
+            let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+            let mut raw = Zeroizing::new([0u8; 32]);
+            let key = if bytes.len() == 32 {
+                Kek::from_slice(&bytes)
+            } else if hex::decode_to_slice(text, raw.as_mut()).is_ok() {
+                Some(Kek::new(*raw))
+            } else {
+                None
+            };
+            Some(key.ok_or_else(|| at.format("kekFile", FormatProblem::NotKek))?)
+        }
+        (None, None) => None,
+    };
+    let mut mafs = Vec::with_capacity(doc.maf.len());
+    for (i, m) in doc.maf.into_iter().enumerate() {
+        let at = At(format!("service.maf[{i}]"));
+        let maf_id = at.req_string(m.maf_id, "mafId")?.to_string();
+        let maf_uri = at.req_string(m.maf_uri, "mafUri")?.to_string();
+        let psk_identity = at.req_string(m.psk_identity, "pskIdentity")?.to_string();
+        let psk = at.req_key(m.psk, "psk")?;
+        mafs.push(MafPeer {
+            maf_id,
+            maf_uri,
+            psk_identity,
+            psk,
+        });
+    }
+    let mef = match doc.mef {
+        None => None,
+        Some(m) => {
+            let at = At("service.mef".into());
+            Some(MefPeer {
+                uri: uri(&at, m.uri, "uri")?.ok_or_else(|| at.missing("uri"))?,
+                psk_identity: at.req_string(m.psk_identity, "pskIdentity")?.to_string(),
+                psk: at.req_key(m.psk, "psk")?,
+            })
+        }
+    };
+    Ok(Service {
+        listen: addr(doc.listen, "listen")?,
+        listen_dtls: addr(doc.listen_dtls, "listenDtls")?,
+        store: path(doc.store, "store")?,
+        kek,
+        key_lifetime: at.duration(doc.key_lifetime, "keyLifetime")?,
+        maf_uri: uri(&at, doc.maf_uri, "mafUri")?,
+        mafs,
+        mef,
+    })
 }
 
 /// Parses configuration text; `origin` names it in errors (a file name, or e.g. `<stdin>`).
@@ -446,6 +748,8 @@ fn parse_inner(text: &str) -> Result<Config, LoadErrorKind> {
         Some(Value::String(s)) => s,
         Some(other) => return Err(LoadErrorKind::Role(Some(other.to_string()))),
     };
+    // The service section is not clause 9.1 configuration: see [`load_node`].
+    table.remove("service");
     let value = Value::Table(table);
     let syntax = |e: toml::de::Error| LoadErrorKind::Syntax(e.to_string());
     match role.as_str() {

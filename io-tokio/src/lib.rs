@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 pub mod config_toml;
 mod dtls;
 pub mod frameworks;
+pub mod node;
 pub mod store;
 
 pub use dtls::{

@@ -22,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+mod roles;
+
 /// The exporter label of the oneM2M bootstrap (TS-0003), used by the demo.
 const DEMO_LABEL: &str = "EXPORTER-oneM2M-Bootstrap";
 /// Bytes the demo sends each way.
@@ -57,6 +59,10 @@ enum Cmd {
     /// TS-0003 key derivations, for operators debugging provisioning.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Run an M2M Enrolment Function (Security Bootstrap, Km release to MAFs) until SIGTERM.
+    Mef(roles::ServeArgs),
+    /// Security Bootstrap as an Enrolee: get Ke/KeID from the MEF, derive Km, store both.
+    Enrol(roles::EnrolArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +227,8 @@ fn main() -> ExitCode {
             Cmd::Server(a) => server(a).await,
             Cmd::Demo => demo().await,
             Cmd::Keys(k) => keys_cmd(k).map_err(Failure),
+            Cmd::Mef(a) => roles::mef(a).await,
+            Cmd::Enrol(a) => roles::enrol(a).await,
         }
     });
     let code = match r {

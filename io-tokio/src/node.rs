@@ -1,0 +1,369 @@
+//! Running a role from its configuration file ([`config_toml::load_node`]): the code paths of
+//! `m2msec mef`, `m2msec maf`, `m2msec registrar`, `m2msec enrol` and `m2msec associate`, which
+//! `m2msec demo` runs too (same servers, same stores, same clients).
+//!
+//! Servers open their durable key store ([`RedbKeyStore`], keys wrapped with the `[service]`
+//! KEK) and listen on TLS and/or DTLS as the `[service]` section says. Clients keep their keys in
+//! the same kind of store, under the fixed slots documented on [`ENROLMENT_SLOT`] and
+//! [`KM_SLOT`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use m2msec::frameworks::config::{EndPointConfig, Lifespan, MefConfig};
+use m2msec::frameworks::mef::{MafDirectory, MafEntry};
+use m2msec::keys::{km, IdKind, Ke, KeyId, Km};
+use m2msec::store::{KeyKind, KeyRecord, KeySecret};
+use m2msec::{Psk, UnixTime};
+use tokio::net::lookup_host;
+
+use crate::config_toml::{self, Config, LoadError, Node, Service, Uri};
+use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService};
+use crate::frameworks::Transport;
+use crate::store::{AsyncKeyStore, RedbKeyStore};
+
+/// Default lifetime of an Enrolment Key (and of the Km derived from it): 30 days.
+pub const DEFAULT_KE_LIFETIME: u64 = 30 * 86_400;
+
+/// The client store slot of the Enrolee's current Enrolment: `kind = Ke`, `secret = Ke`,
+/// `owner` = Enrolee-ID, `targets = [KeID, MAF-ID, mafURI]`, `not_after` = Ke expiry.
+pub const ENROLMENT_SLOT: &str = "enrolment@local";
+
+/// The client store slot of the Enrolee's Master Credential: `kind = Km`, `secret = Km`,
+/// `owner` = Enrolee-ID, `targets = [KmID or KeID, MAF-ID]` (the PSK identity to use with the
+/// MAF: the KeID until the MAF assigned a KmID), `not_after` = Km expiry.
+pub const KM_SLOT: &str = "km@local";
+
+/// Why a role could not be started or a client step failed. Carries no key material.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The configuration file is invalid (names the file, group and parameter).
+    Load(LoadError),
+    /// The file configures another role than the command needs.
+    WrongRole {
+        /// What the command needs.
+        expected: &'static str,
+    },
+    /// A `[service]` or clause 9.1 parameter the command needs is missing or unusable.
+    Missing(&'static str),
+    /// A parameter is invalid (the message names it).
+    Invalid(String),
+    /// The key store could not be opened or used.
+    Store(String),
+    /// A socket could not be bound or an address resolved.
+    Io(std::io::Error),
+    /// A protocol step failed.
+    Failed(String),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Load(e) => write!(f, "{e}"),
+            Self::WrongRole { expected } => {
+                write!(f, "the configuration is not for the role {expected}")
+            }
+            Self::Missing(p) => write!(f, "parameter {p} is required for this command"),
+            Self::Invalid(m) | Self::Store(m) | Self::Failed(m) => f.write_str(m),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<LoadError> for NodeError {
+    fn from(e: LoadError) -> Self {
+        Self::Load(e)
+    }
+}
+
+impl From<std::io::Error> for NodeError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// The current Unix time.
+#[must_use]
+pub fn unix_now() -> UnixTime {
+    m2msec::Now::from_std(std::time::Instant::now()).unix
+}
+
+/// Loads `path` for a process starting now: expired configuration is refused.
+pub fn load(path: impl Into<PathBuf>) -> Result<Node, NodeError> {
+    Ok(config_toml::load_node(path.into(), Some(unix_now()))?)
+}
+
+/// Opens the durable store the `[service]` section names (`store` and `kek` are required).
+pub async fn open_store(service: &Service) -> Result<Arc<RedbKeyStore>, NodeError> {
+    let path = service
+        .store
+        .clone()
+        .ok_or(NodeError::Missing("service.store"))?;
+    let kek = service
+        .kek
+        .clone()
+        .ok_or(NodeError::Missing("service.kek"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let store = RedbKeyStore::open_async(path.clone(), kek)
+        .await
+        .map_err(|e| NodeError::Store(format!("{}: {e}", path.display())))?;
+    Ok(Arc::new(store))
+}
+
+/// Resolves `host:port` to its first address.
+pub async fn resolve(authority: &str) -> Result<SocketAddr, NodeError> {
+    lookup_host(authority)
+        .await?
+        .next()
+        .ok_or_else(|| NodeError::Invalid(format!("{authority}: no address")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// MEF
+
+/// A running MEF: its listeners.
+#[derive(Debug)]
+pub struct RunningMef {
+    /// The TLS listener, if configured.
+    pub tls: Option<MefHandle>,
+    /// The DTLS listener, if configured.
+    pub dtls: Option<MefHandle>,
+}
+
+impl RunningMef {
+    /// The URIs the MEF serves (`https://addr` and/or `coaps://addr`).
+    #[must_use]
+    pub fn uris(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.tls.as_ref().and_then(MefHandle::local_addr) {
+            out.push(format!("https://{a}"));
+        }
+        if let Some(a) = self.dtls.as_ref().and_then(MefHandle::local_addr) {
+            out.push(format!("coaps://{a}"));
+        }
+        out
+    }
+
+    /// Stops both listeners and waits until every connection (and store handle) is gone.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        if let Some(h) = self.tls {
+            h.shutdown().await?;
+        }
+        if let Some(h) = self.dtls {
+            h.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+fn mef_parts(
+    config: &MefConfig,
+    service: &Service,
+) -> Result<(Arc<MafDirectory>, Vec<(KeyId, Psk)>, Lifespan), NodeError> {
+    let mut entries = Vec::new();
+    let mut psks = Vec::new();
+    for (i, m) in service.mafs.iter().enumerate() {
+        let entry = MafEntry::new(&m.psk_identity, &m.maf_id, &m.maf_uri)
+            .map_err(|e| NodeError::Invalid(format!("[service.maf[{i}]] {e}")))?;
+        let psk = Psk::new(&m.psk)
+            .map_err(|e| NodeError::Invalid(format!("[service.maf[{i}]] psk: {e:?}")))?;
+        psks.push((entry.psk_identity().clone(), psk));
+        entries.push(entry);
+    }
+    let dir =
+        MafDirectory::new(entries).map_err(|e| NodeError::Invalid(format!("[service.maf] {e}")))?;
+    let lifetime = Lifespan::from_secs(service.key_lifetime.unwrap_or(DEFAULT_KE_LIFETIME))
+        .map_err(|_| NodeError::Invalid("[service] keyLifetime must not be zero".into()))?;
+    let _ = config;
+    Ok((Arc::new(dir), psks, lifetime))
+}
+
+/// Starts a MEF from a `role = "mef"` file: the store, then the listeners of `[service]`.
+pub async fn start_mef(node: Node) -> Result<RunningMef, NodeError> {
+    let Config::Mef(config) = node.config else {
+        return Err(NodeError::WrongRole { expected: "mef" });
+    };
+    let service = node.service;
+    if service.listen.is_none() && service.listen_dtls.is_none() {
+        return Err(NodeError::Missing("service.listen or service.listenDtls"));
+    }
+    let store = open_store(&service).await?;
+    let config = Arc::new(config);
+    let (dir, psks, lifetime) = mef_parts(&config, &service)?;
+    let build = |psks: Vec<(KeyId, Psk)>| {
+        MefService::new(
+            Arc::clone(&config),
+            Arc::clone(&dir),
+            psks,
+            lifetime,
+            Arc::clone(&store),
+        )
+        .map_err(|e| NodeError::Invalid(e.to_string()))
+    };
+    let tls = match service.listen {
+        Some(addr) => Some(build(psks.clone())?.bind(addr).await?),
+        None => None,
+    };
+    let dtls = match service.listen_dtls {
+        Some(addr) => Some(
+            build(psks)?
+                .bind_dtls(addr)
+                .await
+                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(RunningMef { tls, dtls })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrolee
+
+/// The outcome of [`enrol_node`]: the Enrolment, the Km derived for its MAF, where they are
+/// stored.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// Ke, KeID, MAF-ID, mafURI and expiry as the MEF confirmed them.
+    pub enrolment: Enrolment,
+    /// Km = HMAC-SHA-256(Ke, label || MAF-ID) (D6).
+    pub km: Km,
+    /// The transport used.
+    pub transport: Transport,
+}
+
+/// The Enrolee's Security Bootstrap from an end-point file with a `[bootstrap]` group: connects
+/// to `mef` (default: the file's `mefUri`), enrols, derives Km, and stores Ke and Km in the
+/// `[service]` store ([`ENROLMENT_SLOT`], [`KM_SLOT`]) if one is configured.
+pub async fn enrol_node(node: &Node, mef: Option<&Uri>) -> Result<Enrolled, NodeError> {
+    let Config::EndPoint(ep) = &node.config else {
+        return Err(NodeError::WrongRole {
+            expected: "field-end-point or infrastructure-end-point",
+        });
+    };
+    let bootstrap = ep.bootstrap().ok_or(NodeError::Missing("bootstrap"))?;
+    let configured;
+    let uri = match mef {
+        Some(u) => u,
+        None => {
+            configured = Uri::parse(bootstrap.mef_uri().as_str())
+                .ok_or(NodeError::Missing("mefUri with a port, or --mef"))?;
+            &configured
+        }
+    };
+    // The MEF's FQDN (mefIdentifier) is the one its Enrolees' KpmIDs are issued under.
+    let mef_fqdn = bootstrap.credential().kpm_id().fqdn().to_owned();
+    // server_name: the URI's host when it is a DNS name (D9), else the MEF's FQDN.
+    let sni = if uri.host().parse::<std::net::IpAddr>().is_ok() {
+        mef_fqdn.clone()
+    } else {
+        uri.host().to_owned()
+    };
+    let addr = resolve(&uri.authority).await?;
+    let enrolment = match uri.transport {
+        Transport::Tls => enrol(addr, bootstrap, &mef_fqdn, Some(&sni)).await,
+        Transport::Dtls => enrol_dtls(addr, bootstrap, &mef_fqdn, Some(&sni)).await,
+    }
+    .map_err(|e| NodeError::Failed(format!("enrolment: {e}")))?;
+    let km = km(&enrolment.ke, &enrolment.maf_id);
+    if node.service.store.is_some() {
+        let store = open_store(&node.service).await?;
+        store_enrolment(&*store, ep, &enrolment, &km).await?;
+    }
+    Ok(Enrolled {
+        enrolment,
+        km,
+        transport: uri.transport,
+    })
+}
+
+fn record(
+    slot: &str,
+    kind: KeyKind,
+    owner: &str,
+    targets: Vec<String>,
+    not_after: UnixTime,
+    key: &[u8; 32],
+) -> Result<KeyRecord, NodeError> {
+    let mut r = KeyRecord::new(slot, kind, owner, not_after, KeySecret::from_key(key))
+        .map_err(|e| NodeError::Store(format!("{slot}: {e}")))?;
+    r.targets = targets;
+    Ok(r)
+}
+
+async fn store_enrolment(
+    store: &impl AsyncKeyStore,
+    ep: &EndPointConfig,
+    e: &Enrolment,
+    km: &Km,
+) -> Result<(), NodeError> {
+    let owner = ep
+        .bootstrap()
+        .map(|b| b.instruction().enrolee_id().as_str().to_owned())
+        .unwrap_or_default();
+    let ke_rec = record(
+        ENROLMENT_SLOT,
+        KeyKind::Ke,
+        &owner,
+        vec![
+            e.ke_id.as_str().to_owned(),
+            e.maf_id.clone(),
+            e.maf_uri.clone(),
+        ],
+        e.expires,
+        e.ke.expose(),
+    )?;
+    let km_rec = record(
+        KM_SLOT,
+        KeyKind::Km,
+        &owner,
+        vec![e.ke_id.as_str().to_owned(), e.maf_id.clone()],
+        e.expires,
+        km.expose(),
+    )?;
+    for r in [ke_rec, km_rec] {
+        store
+            .put(r)
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The Enrolee's stored Enrolment: (KeID, Ke, MAF-ID, mafURI, expiry).
+pub async fn stored_enrolment(
+    store: &impl AsyncKeyStore,
+) -> Result<Option<(KeyId, Ke, String, String, UnixTime)>, NodeError> {
+    let Some(r) = store
+        .get(ENROLMENT_SLOT)
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let [ke_id, maf_id, maf_uri] = r.targets.as_slice() else {
+        return Err(NodeError::Store(format!(
+            "{ENROLMENT_SLOT}: malformed record"
+        )));
+    };
+    let ke_id = KeyId::parse(IdKind::Ke, ke_id)
+        .map_err(|_| NodeError::Store(format!("{ENROLMENT_SLOT}: malformed KeID")))?;
+    let key: [u8; 32] = r
+        .secret
+        .expose()
+        .try_into()
+        .map_err(|_| NodeError::Store(format!("{ENROLMENT_SLOT}: key length")))?;
+    Ok(Some((
+        ke_id,
+        Ke::new(key),
+        maf_id.clone(),
+        maf_uri.clone(),
+        r.not_after,
+    )))
+}
