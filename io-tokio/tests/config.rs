@@ -839,3 +839,137 @@ fn structure_errors() {
     let e = refuse("combined.toml", &t);
     assert_names(&e, "combined.toml", param::MAF_ID, None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The [service] section (load_node)
+
+/// Writes `text` as `name` in a fresh directory and loads it with its service section.
+fn node_from(
+    name: &str,
+    text: &str,
+) -> Result<(PathBuf, m2msec_tokio::config_toml::Node), LoadError> {
+    let dir = std::env::temp_dir().join(format!(
+        "m2msec-config-{}-{}",
+        std::process::id(),
+        name.replace('/', "_")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    m2msec_tokio::config_toml::load_node(&path, Some(NOW)).map(|n| (dir, n))
+}
+
+#[test]
+fn service_sections_of_the_examples_load() {
+    use m2msec_tokio::frameworks::Transport;
+    let (dir, mef) = node_from("mef", &text("mef.toml")).unwrap();
+    assert!(matches!(mef.config, Config::Mef(_)));
+    let s = &mef.service;
+    assert_eq!(s.listen, Some("127.0.0.1:7001".parse().unwrap()));
+    assert_eq!(s.listen_dtls, Some("127.0.0.1:7001".parse().unwrap()));
+    // Relative to the file's directory.
+    assert_eq!(s.store.as_deref(), Some(dir.join("mef.redb").as_path()));
+    assert!(s.kek.is_some());
+    assert_eq!(s.key_lifetime, Some(30 * 86_400));
+    assert_eq!(s.mafs.len(), 1);
+    assert_eq!(s.mafs[0].maf_id, "maf.example.com");
+    assert!(!format!("{s:?}").contains("8d3c0b6f"), "Debug shows a PSK");
+
+    let (_, maf) = node_from("maf", &text("maf.toml")).unwrap();
+    let mef_peer = maf.service.mef.as_ref().unwrap();
+    assert_eq!(mef_peer.uri.transport, Transport::Tls);
+    assert_eq!(mef_peer.uri.authority, "localhost:7001");
+    assert_eq!(mef_peer.uri.host(), "localhost");
+    assert_eq!(maf.service.key_lifetime, Some(3600));
+    assert_eq!(mef_peer.psk_identity, s.mafs[0].psk_identity);
+    assert_eq!(mef_peer.psk, s.mafs[0].psk);
+
+    let (_, b) = node_from("b", &text("entity-b.toml")).unwrap();
+    assert_eq!(
+        b.service.maf_uri.as_ref().map(|u| u.authority.as_str()),
+        Some("localhost:7002")
+    );
+    // A file without [service] has an empty one.
+    let (_, a) = node_from("a", &text("entity-a.toml")).unwrap();
+    assert!(a.service.listen.is_none() && a.service.store.is_none());
+}
+
+#[test]
+fn service_refusals_name_the_parameter() {
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "listen = \"127.0.0.1:7002\"",
+            "listen = \"localhost\"",
+            "listen",
+        ),
+        (
+            "listenDtls = \"127.0.0.1:7002\"",
+            "listenDtls = 7001",
+            "listenDtls",
+        ),
+        (
+            "uri = \"https://localhost:7001\"",
+            "uri = \"http://localhost:7001\"",
+            "uri",
+        ),
+        (
+            "uri = \"https://localhost:7001\"",
+            "uri = \"https://localhost\"",
+            "uri",
+        ),
+        (
+            "kek = \"0e1d2c3b4a5968778695a4b3c2d1e0f00f1e2d3c4b5a69788796a5b4c3d2e1f0\"",
+            "kek = \"0e1d2c3b\"",
+            "kek",
+        ),
+        (
+            "keyLifetime = \"1h\"",
+            "keyLifetime = \"1 hour\"",
+            "keyLifetime",
+        ),
+    ];
+    for (i, (from, to, param)) in cases.into_iter().enumerate() {
+        let t = edit("maf.toml", from, to);
+        let Err(e) = node_from(&format!("refuse{i}"), &t) else {
+            panic!("accepted {to}");
+        };
+        assert_eq!(e.parameter(), Some(param), "{e}");
+        assert!(e.to_string().contains("[service"), "{e}");
+        assert!(!e.to_string().contains("0e1d2c3b4a"), "{e}");
+    }
+    // Unknown keys and both kek and kekFile are refused.
+    let t = edit("maf.toml", "keyLifetime = \"1h\"", "keyLifetme = \"1h\"");
+    assert!(node_from("typo", &t)
+        .unwrap_err()
+        .to_string()
+        .contains("keyLifetme"));
+    let t = edit("maf.toml", "keyLifetime = \"1h\"", "kekFile = \"kek.bin\"");
+    assert_eq!(
+        node_from("both", &t).unwrap_err().parameter(),
+        Some("kekFile")
+    );
+    // A kekFile holding 64 hex digits or 32 raw bytes works; anything else is refused.
+    let t = text("maf.toml").replacen(
+        "kek = \"0e1d2c3b4a5968778695a4b3c2d1e0f00f1e2d3c4b5a69788796a5b4c3d2e1f0\"",
+        "kekFile = \"kek.bin\"",
+        1,
+    );
+    for (i, (content, ok)) in [
+        (
+            b"0e1d2c3b4a5968778695a4b3c2d1e0f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n".to_vec(),
+            true,
+        ),
+        (vec![7u8; 32], true),
+        (vec![7u8; 31], false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = std::env::temp_dir().join(format!("m2msec-kekfile-{}-{i}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("kek.bin"), &content).unwrap();
+        std::fs::write(dir.join("c.toml"), &t).unwrap();
+        let r = m2msec_tokio::config_toml::load_node(dir.join("c.toml"), Some(NOW));
+        assert_eq!(r.is_ok(), ok, "{i}: {:?}", r.err().map(|e| e.to_string()));
+    }
+}
