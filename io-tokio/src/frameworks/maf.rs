@@ -1,43 +1,79 @@
-//! The MAF over TLS-PSK sockets (`docs/protocol.md`, "MAF (Mmaf)" and "Registrar"): the
-//! [`MafService`] around the sans-IO [`MafServer`], the Entity A / Entity B client helpers
-//! [`register_key`] and [`retrieve_key`], and a minimal [`Registrar`] (Entity B) that accepts
-//! associations keyed by a MAF-distributed Kc.
+//! The MAF over TLS-PSK (TCP) and DTLS-PSK (UDP) (`docs/protocol.md`, "MAF (Mmaf)" and
+//! "Registrar"): the [`MafService`] around the sans-IO [`MafServer`], first contact after a
+//! bootstrap against a real MEF ([`mef_fetch_km`]), and the client helpers of Entity A / Entity
+//! B / the Enrolee: [`register_key`], [`retrieve_key`], [`register_client`] and their
+//! `_via(addr, Transport, ...)` variants.
 //!
 //! ```text
 //!  Entity A ──TLS-PSK(KmID|KeID)──▶ MafService ──POST /maf/keyRegistration──▶ Kc stored
+//!  Enrolee  ──TLS-PSK(KeID)──▶ MafService ── deferred lookup: Km stored? else mef_fetch_km
+//!                                (GET /mef/fetchCredentials/<KeID>/21 at the MEF) ─▶ Km stored
+//!           ──POST /maf/clientRegistration──▶ KmID assigned; later sessions use the KmID
 //!  Entity A ──TLS-PSK(KcID@MAF, Kc)──▶ Registrar ── deferred lookup ──▶ retrieve_key (B's MAF
 //!                                                 session) ──▶ psk = Kc, bound to IdA
 //! ```
 //!
 //! The adapter only moves bytes and runs key-store operations: every decision (who asks, what
-//! may be registered or released) is [`MafServer`]'s.
+//! may be registered or released) is [`MafServer`]'s. [`MafService::bind`] /
+//! [`MafService::bind_dtls`] run it in the background behind a [`ServiceHandle`]; handshakes and
+//! idle connections are bounded by [`MafService::with_timeout`] /
+//! [`MafService::with_idle_timeout`], the connections served at once by
+//! [`MafService::with_max_connections`].
+//!
+//! **DTLS and the key lookup.** Over TLS the handshake suspends on the client's identity while
+//! the service looks the key up (configured KmID, Km record in the store, or first contact at the
+//! MEF). [`DtlsListener`] cannot suspend a handshake (it answers a deferred lookup "unknown
+//! identity"), so the DTLS listener's resolver answers at once from what the service knows
+//! synchronously: the configured KmIDs, and every Km record this service has read or stored
+//! since it started. On a miss for an identity of this MAF (a KmID it assigned, or a KeID) the
+//! resolver answers `unknown_psk_identity` and starts the same asynchronous lookup as TLS in the
+//! background; the `_via(.., Transport::Dtls, ..)` clients retry a handshake refused with
+//! `unknown_psk_identity` a few times ([`DTLS_LOOKUP_RETRIES`]), so the retry finds the key.
+//!
+//! Logs (`tracing`): handshakes completed (transport, peer, PSK identity), requests answered
+//! (target, status), refusals (status, error text, parameter), handshake failures. Never key
+//! material or exporter output.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use m2msec::config::DeferAll;
+use m2msec::config::{DeferAll, PskLookup, PskResolver};
 use m2msec::frameworks::binding::{
-    from_body, to_body, BindingError, ErrorBody, KeyRegistrationRequest, KeyRegistrationResponse,
-    KeyRetrievalResponse, Request, Response, Route, Rsc, MAX_BODY, MAX_HEAD,
+    from_body, to_body, BindingError, ClientRegistrationRequest, ClientRegistrationResponse,
+    ErrorBody, KeyRegistrationRequest, KeyRegistrationResponse, KeyRetrievalResponse, Request,
+    Response, Route, Rsc, MAX_BODY, MAX_HEAD,
 };
+use m2msec::frameworks::config::{Lifespan, MafConfig};
 use m2msec::frameworks::maf::{MafServer, SUID_MAF_SAEF};
-use m2msec::frameworks::mef::{PeerContext, Pending, ServerError, Step};
+use m2msec::frameworks::mef::{PeerContext, Pending, Step};
 use m2msec::keys::{
     connection_key, IdKind, Kc, KeyId, Km, CONNECTION_EXPORTER_LABEL, EXPORTER_LEN,
 };
-use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret};
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig};
+use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret, StoreOp, StoreReply};
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
+pub use super::mef::ServiceHandle;
+use super::mef::{
+    dtls_connect, exchange_dtls, fetch_response, log_refusal, serve_dtls_records, ClientError,
+    DEFAULT_MAX_CONNECTIONS, DTLS_MTU,
+};
+use super::Transport;
 use crate::store::AsyncKeyStore;
-use crate::{accept_with_async, connect, Error, TlsStream};
+use crate::{
+    accept_with_async, connect, Accepted, DtlsConnection, DtlsListener, DtlsListenerOptions, Error,
+    TlsStream,
+};
 
 /// The future a [`FetchKm`] returns.
 pub type FetchKmFuture = Pin<Box<dyn Future<Output = Option<(Km, KeyRecord)>> + Send>>;
@@ -159,35 +195,40 @@ fn bad_request(e: &BindingError) -> Response {
     }
 }
 
-/// Runs a sans-IO step to its response against an asynchronous store.
-async fn drive<P: Pending>(
-    now: Now,
-    step: Result<Step<P>, ServerError>,
-    store: &impl AsyncKeyStore,
-) -> Response {
-    let mut step = step;
-    loop {
-        match step {
-            Ok(Step::Respond(r)) => return r,
-            Err(e) => return e.into_response(),
-            Ok(Step::Store(p)) => {
-                let result = store.execute(p.op().clone()).await;
-                step = p.resume(now, result);
-            }
-        }
-    }
-}
+/// How many times the DTLS clients retry a handshake the MAF refused with
+/// `unknown_psk_identity` (its resolver may be fetching the key in the background; see the
+/// module documentation). The waits are 100 ms, 200 ms, 400 ms, ...
+pub const DTLS_LOOKUP_RETRIES: u32 = 4;
+
+/// The most Km entries the DTLS resolver keeps in memory.
+const MAX_KNOWN: usize = 65_536;
+
+/// The most background lookups the DTLS resolver runs at once.
+const MAX_WARMING: usize = 256;
 
 // ---------------------------------------------------------------------------------------------
 // The MAF service
 
-/// The MAF as a TLS-PSK server: key lookup from its configuration and key store, requests
+/// What the DTLS resolver knows synchronously: Km by store identifier, and the identities being
+/// looked up in the background.
+#[derive(Default)]
+struct KnownKeys {
+    keys: HashMap<String, (Psk, UnixTime)>,
+    warming: HashSet<String>,
+}
+
+/// The MAF as a TLS-PSK and DTLS-PSK server: key lookup from its configuration and key store
+/// (and, with [`with_fetch_km`](Self::with_fetch_km), first contact at the MEF), requests
 /// served by [`MafServer::handle_request`], store operations run against `S`.
 pub struct MafService<S> {
     server: MafServer,
     store: Arc<S>,
     fetch_km: Option<FetchKm>,
     tls: Arc<ServerConfig>,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
+    known: Mutex<KnownKeys>,
 }
 
 impl<S> fmt::Debug for MafService<S> {
@@ -195,6 +236,8 @@ impl<S> fmt::Debug for MafService<S> {
         f.debug_struct("MafService")
             .field("maf", &self.server.config().maf_identifier())
             .field("first_contact", &self.fetch_km.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -208,13 +251,41 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             store,
             fetch_km: None,
             tls: server_tls(),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            known: Mutex::new(KnownKeys::default()),
         }
     }
 
-    /// Enables first contact after a bootstrap (D13) with `fetch_km`.
+    /// Enables first contact after a bootstrap (D13) with `fetch_km` (e.g. [`mef_fetch_km`]).
     #[must_use]
     pub fn with_fetch_km(mut self, fetch_km: FetchKm) -> Self {
         self.fetch_km = Some(fetch_km);
+        self
+    }
+
+    /// Bounds each handshake, the key lookup (and first contact) included (default
+    /// [`HANDSHAKE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Bounds the wait for the next request of a connection (default [`IDLE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Serves at most `max` connections at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](super::mef::DEFAULT_MAX_CONNECTIONS); at least one). Further
+    /// TCP clients wait in the listen backlog; over DTLS it also bounds the listener's sessions.
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
         self
     }
 
@@ -223,23 +294,74 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         &self.store
     }
 
+    /// The sans-IO server this service runs.
+    #[must_use]
+    pub fn server(&self) -> &MafServer {
+        &self.server
+    }
+
+    /// Binds `addr` (TCP) and serves TLS in a background task; see [`ServiceHandle`].
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<ServiceHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(self.spawn(listener))
+    }
+
+    /// Serves `listener` in a background task; see [`ServiceHandle`].
+    pub fn spawn(self, listener: TcpListener) -> ServiceHandle {
+        let local_addr = listener.local_addr().ok();
+        let this = Arc::new(self);
+        ServiceHandle::spawn(local_addr, move |stop| this.serve_until(listener, stop))
+    }
+
     /// Accepts connections on `listener` until the returned future is dropped (which also
     /// drops every connection it serves).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
+        let (_never, stop) = watch::channel(false);
+        self.serve_until(listener, stop).await
+    }
+
+    /// Accepts connections on `listener`, each in its own task and at most
+    /// [`with_max_connections`](Self::with_max_connections) at once, until `stop` turns true
+    /// (or its sender is dropped); then ends those tasks and returns.
+    pub async fn serve_until(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
         let mut tasks = JoinSet::new();
         loop {
+            if *stop.borrow() {
+                break;
+            }
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (tcp, _) = accepted?;
-                    let this = self.clone();
-                    tasks.spawn(async move {
-                        // A failed connection concerns only its peer.
-                        let _ = this.serve_connection(tcp).await;
-                    });
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                accepted = listener.accept(), if tasks.len() < self.max_connections => {
+                    match accepted {
+                        Ok((tcp, peer)) => {
+                            let _ = tcp.set_nodelay(true);
+                            let this = Arc::clone(&self);
+                            tasks.spawn(async move {
+                                if let Err(e) = this.serve_connection(tcp).await {
+                                    tracing::warn!(%peer, error = %e, "MAF connection failed");
+                                }
+                            });
+                        }
+                        Err(e) if is_transient(&e) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "MAF accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
+        tasks.shutdown().await;
+        Ok(())
     }
 
     /// Runs one connection: the TLS-PSK handshake, then requests until the peer closes.
@@ -249,34 +371,197 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     {
         let lookup = |identity: Vec<u8>, _sni: Option<String>| self.lookup(identity);
         let handshake = accept_with_async(io, self.tls.clone(), Some(lookup));
-        let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
-            .await
-            .map_err(|_| timed_out())??;
+        let mut tls = match tokio::time::timeout(self.handshake_timeout, handshake).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::warn!(transport = "TLS", error = %e, "MAF handshake failed");
+                return Err(e);
+            }
+            Err(_) => {
+                tracing::warn!(transport = "TLS", "MAF handshake timed out");
+                return Err(timed_out());
+            }
+        };
+        let identity = String::from_utf8_lossy(&tls.info().psk_identity).into_owned();
+        tracing::info!(transport = "TLS", psk_identity = %identity, "MAF handshake completed");
         let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
         tls.export_keying_material(exported.as_mut(), CONNECTION_EXPORTER_LABEL, None)?;
         let peer = PeerContext::new(&tls.info().psk_identity).with_exporter(&exported);
+        drop(exported);
         let mut buf = Zeroizing::new(Vec::new());
         loop {
             let read = read_message(&mut tls, &mut buf, Request::decode);
-            let read = tokio::time::timeout(IDLE_TIMEOUT, read)
-                .await
-                .map_err(|_| timed_out())?;
+            let Ok(read) = tokio::time::timeout(self.idle_timeout, read).await else {
+                // Idle or too slow: close (best effort).
+                let _ = tls.shutdown().await;
+                return Ok(());
+            };
             let request = match read? {
                 None => break,
                 Some(Ok(r)) => r,
                 Some(Err(e)) => {
                     // The stream cannot be resynchronised: answer and close.
-                    write_response(&mut tls, &bad_request(&e)).await?;
+                    tracing::warn!(psk_identity = %identity, error = %e, rsc = 4000, "MAF malformed request");
+                    let answer = bad_request(&e);
+                    let write = write_response(&mut tls, &answer);
+                    tokio::time::timeout(self.idle_timeout, write)
+                        .await
+                        .map_err(|_| timed_out())??;
                     break;
                 }
             };
-            let now = now();
-            let step = self.server.handle_request(now, &peer, &request);
-            let response = drive(now, step, &*self.store).await;
-            write_response(&mut tls, &response).await?;
+            let response = self.answer(&peer, &request, &identity).await;
+            let write = write_response(&mut tls, &response);
+            tokio::time::timeout(self.idle_timeout, write)
+                .await
+                .map_err(|_| timed_out())??;
         }
         tls.shutdown().await?;
         Ok(())
+    }
+
+    /// The PSK resolver of this service's DTLS listener (see the module documentation): answers
+    /// at once from the configured KmIDs and the Km this service knows, and starts a background
+    /// lookup on a miss. Holds only a weak reference to the service.
+    #[must_use]
+    pub fn dtls_server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
+        let resolver = DtlsResolver {
+            service: Arc::downgrade(self),
+        };
+        Arc::new(
+            ServerConfig::builder(Box::new(resolver))
+                .suites(CipherSuite::ALL)
+                .build()
+                .expect("a TLS-PSK server configuration with every suite is valid"),
+        )
+    }
+
+    /// Binds a DTLS listener (`coaps://`) on `addr` (MTU [`DTLS_MTU`], at most
+    /// [`with_max_connections`](Self::with_max_connections) sessions, the handshake and idle
+    /// timeouts of this service) and serves it in a background task; see [`ServiceHandle`].
+    pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<ServiceHandle, Error> {
+        let this = Arc::new(self);
+        let options = DtlsListenerOptions {
+            max_sessions: this.max_connections,
+            handshake_timeout: this.handshake_timeout,
+            idle_timeout: Some(this.idle_timeout),
+            ..DtlsListenerOptions::default()
+        };
+        let listener =
+            DtlsListener::bind_with(addr, this.dtls_server_config(), DTLS_MTU, options).await?;
+        let local_addr = Some(listener.local_addr());
+        Ok(ServiceHandle::spawn(local_addr, move |stop| {
+            this.serve_dtls(listener, stop)
+        }))
+    }
+
+    /// Like [`serve_until`](Self::serve_until) over DTLS (`listener` built with
+    /// [`dtls_server_config`](Self::dtls_server_config)): one request per record, and a repeated
+    /// `X-M2M-RI` answered from the session's cache of its last response (`docs/protocol.md`).
+    pub async fn serve_dtls(
+        self: Arc<Self>,
+        mut listener: DtlsListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        let mut tasks = JoinSet::new();
+        let result = loop {
+            if *stop.borrow() {
+                break Ok(());
+            }
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break Ok(());
+                    }
+                }
+                accepted = listener.accept_or_failure(), if tasks.len() < self.max_connections => {
+                    match accepted {
+                        Ok(Accepted::Connection(conn)) => {
+                            let this = Arc::clone(&self);
+                            tasks.spawn(async move { this.serve_dtls_connection(conn).await });
+                        }
+                        Ok(Accepted::Failed { peer, error }) => {
+                            tracing::warn!(transport = "DTLS", %peer, %error, "MAF handshake failed");
+                        }
+                        Err(e) => break Err(io::Error::other(e)),
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        };
+        tasks.shutdown().await;
+        result
+    }
+
+    async fn serve_dtls_connection(&self, conn: DtlsConnection) {
+        let identity = String::from_utf8_lossy(&conn.info().psk_identity).into_owned();
+        tracing::info!(
+            transport = "DTLS",
+            peer = %conn.peer_addr(),
+            psk_identity = %identity,
+            "MAF handshake completed"
+        );
+        let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
+        if let Err(e) =
+            conn.export_keying_material(exported.as_mut(), CONNECTION_EXPORTER_LABEL, None)
+        {
+            tracing::warn!(psk_identity = %identity, error = %e, "MAF exporter failed");
+            return;
+        }
+        let peer = PeerContext::new(&conn.info().psk_identity).with_exporter(&exported);
+        drop(exported);
+        let on_malformed = || {
+            tracing::warn!(psk_identity = %identity, rsc = 4000, "MAF malformed request");
+        };
+        let (peer, id) = (&peer, identity.as_str());
+        let served = serve_dtls_records(
+            &conn,
+            self.idle_timeout,
+            on_malformed,
+            move |req| async move { self.answer(peer, &req, id).await },
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::warn!(psk_identity = %identity, error = %e, "MAF connection failed");
+        }
+    }
+
+    /// Runs one request to its response against the store; a Km the store acknowledged (Client
+    /// Registration) becomes known to the DTLS resolver.
+    async fn answer(&self, peer: &PeerContext, req: &Request, identity: &str) -> Response {
+        let now = now();
+        let mut step = self.server.handle_request(now, peer, req);
+        let response = loop {
+            match step {
+                Ok(Step::Respond(r)) => break r,
+                Err(e) => {
+                    if let Some(s) = e.store_error() {
+                        tracing::warn!(psk_identity = %identity, error = %s, "MAF key store failed");
+                    }
+                    break e.into_response();
+                }
+                Ok(Step::Store(p)) => {
+                    let op = p.op().clone();
+                    let km = match &op {
+                        StoreOp::Put(r) if r.kind == KeyKind::Km => Some(r.clone()),
+                        _ => None,
+                    };
+                    let result = self.store.execute(op).await;
+                    if let (Some(record), Ok(StoreReply::Stored { .. })) = (km, &result) {
+                        self.remember(&record);
+                    }
+                    step = p.resume(now, result);
+                }
+            }
+        };
+        log_refusal("MAF", identity, &req.path, &response);
+        tracing::info!(
+            psk_identity = %identity,
+            target = %format_args!("{:?} {}", req.method, req.path),
+            rsc = response.rsc.code(),
+            "MAF answered"
+        );
+        response
     }
 
     /// The PSK of a session identity: a configured KmID, a Km record in the store (assigned KmID
@@ -305,9 +590,15 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             || record.secret != KeySecret::from_key(km.expose())
             || record.is_expired(now().unix)
         {
+            tracing::warn!(ke_id = %id, "first contact: the fetched Km record does not fit the KeID");
             return None;
         }
-        self.store.put(record).await.ok()?;
+        if let Err(e) = self.store.put(record.clone()).await {
+            tracing::warn!(ke_id = %id, error = %e, "first contact: storing Km failed");
+            return None;
+        }
+        tracing::info!(ke_id = %id, owner = %record.owner, "first contact: Km stored");
+        self.remember(&record);
         Some(km.to_psk())
     }
 
@@ -316,8 +607,156 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         if record.kind != KeyKind::Km || record.is_expired(now().unix) {
             return None;
         }
+        self.remember(&record);
         Psk::new(record.secret.expose()).ok()
     }
+
+    /// Makes a Km record known to the DTLS resolver.
+    fn remember(&self, record: &KeyRecord) {
+        let Ok(psk) = Psk::new(record.secret.expose()) else {
+            return;
+        };
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.keys.len() >= MAX_KNOWN {
+            let t = now().unix;
+            known.keys.retain(|_, (_, not_after)| *not_after > t);
+        }
+        if known.keys.len() < MAX_KNOWN || known.keys.contains_key(&record.id) {
+            known
+                .keys
+                .insert(record.id.clone(), (psk, record.not_after));
+        }
+    }
+
+    /// The DTLS resolver's synchronous answer for `identity` (see the module documentation).
+    fn resolve_now(self: &Arc<Self>, identity: &[u8]) -> PskLookup {
+        let config = self.server.config();
+        let maf = config.maf_identifier().as_str();
+        let id = match KeyId::parse_bytes(IdKind::Km, identity) {
+            Ok(km_id) if km_id.fqdn().eq_ignore_ascii_case(maf) => {
+                if let Some(client) = config.client_by_km_id(&km_id) {
+                    return PskLookup::Found(client.credential().master_credential().to_psk());
+                }
+                store_id(&km_id)
+            }
+            _ => match KeyId::parse_bytes(IdKind::Ke, identity) {
+                Ok(ke_id) => store_id(&ke_id),
+                Err(_) => return PskLookup::Unknown,
+            },
+        };
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((psk, not_after)) = known.keys.get(&id) {
+            if *not_after > now().unix {
+                return PskLookup::Found(psk.clone());
+            }
+        }
+        if known.warming.len() >= MAX_WARMING || !known.warming.insert(id.clone()) {
+            return PskLookup::Unknown;
+        }
+        drop(known);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .warming
+                .remove(&id);
+            return PskLookup::Unknown;
+        };
+        let this = Arc::clone(self);
+        let identity = identity.to_vec();
+        runtime.spawn(async move {
+            let lookup = this.lookup(identity);
+            let found = tokio::time::timeout(this.handshake_timeout, lookup).await;
+            tracing::debug!(id = %id, found = matches!(found, Ok(Some(_))), "DTLS background key lookup");
+            this.known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .warming
+                .remove(&id);
+        });
+        PskLookup::Unknown
+    }
+}
+
+/// The PSK resolver of the MAF's DTLS listener.
+struct DtlsResolver<S> {
+    service: Weak<MafService<S>>,
+}
+
+impl<S: AsyncKeyStore + 'static> PskResolver for DtlsResolver<S> {
+    fn resolve(&self, identity: &[u8], _server_name: Option<&str>) -> PskLookup {
+        match self.service.upgrade() {
+            Some(service) => service.resolve_now(identity),
+            None => PskLookup::Unknown,
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// First contact at a real MEF
+
+/// First contact after a bootstrap (D13) against the MEF at `mef_addr` over `transport`: a
+/// [`FetchKm`] that authenticates to the MEF with the MAF's own `psk` (identity as in the MEF's
+/// MAF directory), sends `GET /mef/fetchCredentials/<KeID>/21` as originator `maf_id` (`sni` as
+/// server name) and builds the record to store exactly as
+/// [`MafServer::km_record_from_mef`] does (refused unless 2000 with status true, a valid
+/// Enrolee-ID and a lifetime in the future). A refusal, a transport failure or a malformed
+/// answer gives `None` (the Enrolee's handshake then fails with `unknown_psk_identity`) and is
+/// logged without key material.
+#[must_use]
+pub fn mef_fetch_km(
+    mef_addr: SocketAddr,
+    transport: Transport,
+    psk: ClientPsk,
+    maf_id: impl Into<String>,
+    sni: Option<String>,
+    config: Arc<MafConfig>,
+) -> FetchKm {
+    let maf_id: Arc<str> = Arc::from(maf_id.into());
+    let sni: Option<Arc<str>> = sni.map(Arc::from);
+    // km_record_from_mef does not use the Kc lifetime.
+    let lifespan = Lifespan::from_secs(1).expect("one second is a valid lifespan");
+    let server = Arc::new(MafServer::new(config, lifespan));
+    Arc::new(move |ke_id: KeyId| {
+        let (psk, maf_id, sni, server) = (
+            psk.clone(),
+            Arc::clone(&maf_id),
+            sni.clone(),
+            Arc::clone(&server),
+        );
+        Box::pin(async move {
+            let response =
+                fetch_response(mef_addr, transport, psk, &ke_id, &maf_id, sni.as_deref()).await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(ke_id = %ke_id.as_str(), %transport, error = %e, "first contact: fetchCredentials failed");
+                    return None;
+                }
+            };
+            log_refusal("MEF (fetchCredentials)", &maf_id, ke_id.as_str(), &response);
+            match server.km_record_from_mef(now(), &ke_id, &response) {
+                Ok(record) => {
+                    let km = Km::new(*record.secret.to_key32()?.expose());
+                    Some((km, record))
+                }
+                Err(e) => {
+                    tracing::warn!(ke_id = %ke_id.as_str(), error = %e, "first contact: no Km");
+                    None
+                }
+            }
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,51 +838,139 @@ impl From<io::Error> for MafClientError {
     }
 }
 
-async fn maf_session(
-    addr: impl ToSocketAddrs,
-    creds: &MafCredentials,
-) -> Result<TlsStream<TcpStream>, MafClientError> {
+impl From<ClientError> for MafClientError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Transport(e) => Self::Transport(e),
+            ClientError::Closed => Self::Transport(Error::Tls(m2msec::Error::UnexpectedEof)),
+            _ => Self::Malformed("HTTP response"),
+        }
+    }
+}
+
+/// What a Client Registration gives the Enrolee: the KmID the MAF assigned (the PSK identity of
+/// its later sessions, with the same Km), its registration id and the granted expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRegistration {
+    /// `assignedSymmKeyID`: KmID = `km-<32 hex>@MAF-FQDN`.
+    pub km_id: KeyId,
+    /// `mafClientRegID`.
+    pub maf_client_reg_id: String,
+    /// The granted expiry (Unix seconds).
+    pub expires: u64,
+}
+
+/// A client session with the MAF over TLS or DTLS.
+enum MafSession {
+    Tls(Box<TlsStream<TcpStream>>),
+    Dtls(DtlsConnection),
+}
+
+impl MafSession {
+    fn export(&self, out: &mut [u8]) -> Result<(), Error> {
+        match self {
+            Self::Tls(t) => t.export_keying_material(out, CONNECTION_EXPORTER_LABEL, None),
+            Self::Dtls(c) => c.export_keying_material(out, CONNECTION_EXPORTER_LABEL, None),
+        }
+    }
+
+    /// Sends `request` and reads its response, then closes the session; refusals become
+    /// [`MafClientError::Refused`].
+    async fn exchange(self, request: &Request) -> Result<Response, MafClientError> {
+        let response = match self {
+            Self::Tls(mut tls) => {
+                let mut out = Zeroizing::new(Vec::new());
+                request
+                    .encode(&mut out)
+                    .map_err(|_| MafClientError::Malformed("request encoding"))?;
+                tls.write_all(&out).await?;
+                tls.flush().await?;
+                let mut buf = Zeroizing::new(Vec::new());
+                let response = match read_message(&mut tls, &mut buf, Response::decode).await? {
+                    None => return Err(Error::Tls(m2msec::Error::UnexpectedEof).into()),
+                    Some(Err(_)) => return Err(MafClientError::Malformed("HTTP response")),
+                    Some(Ok(r)) => r,
+                };
+                // Best effort: the answer is in hand.
+                let _ = tls.shutdown().await;
+                response
+            }
+            Self::Dtls(conn) => {
+                // One record per request, retransmitted with the same X-M2M-RI.
+                let response = exchange_dtls(&conn, request).await;
+                let _ = conn.close().await;
+                response?
+            }
+        };
+        if response.request_id != request.request_id {
+            if !response.rsc.is_success() {
+                // A 4000 to bytes the MAF could not parse carries no request id.
+                return Err(MafClientError::Refused {
+                    rsc: response.rsc,
+                    error: from_body(&response.body).ok(),
+                });
+            }
+            return Err(MafClientError::Malformed("X-M2M-RI"));
+        }
+        if !response.rsc.is_success() {
+            return Err(MafClientError::Refused {
+                rsc: response.rsc,
+                error: from_body(&response.body).ok(),
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn client_config(creds: &MafCredentials) -> Result<Arc<ClientConfig>, MafClientError> {
     let psk = ClientPsk::new(creds.psk_identity.as_bytes(), creds.key.to_psk())
         .map_err(|_| MafClientError::Malformed("PSK identity"))?;
-    let config = Arc::new(
+    Ok(Arc::new(
         ClientConfig::builder(psk)
             .suites(CipherSuite::ALL)
             .build()
             .map_err(|_| MafClientError::Malformed("client configuration"))?,
-    );
-    let tcp = TcpStream::connect(addr).await?;
-    Ok(connect(tcp, config, Some(&creds.maf_fqdn)).await?)
+    ))
 }
 
-/// Sends `request` and reads its response; refusals become [`MafClientError::Refused`].
-async fn exchange(
-    tls: &mut TlsStream<TcpStream>,
-    request: &Request,
-) -> Result<Response, MafClientError> {
-    let mut out = Zeroizing::new(Vec::new());
-    request
-        .encode(&mut out)
-        .map_err(|_| MafClientError::Malformed("request encoding"))?;
-    tls.write_all(&out).await?;
-    tls.flush().await?;
-    let mut buf = Zeroizing::new(Vec::new());
-    let response = match read_message(tls, &mut buf, Response::decode).await? {
-        None => return Err(Error::Tls(m2msec::Error::UnexpectedEof).into()),
-        Some(Err(_)) => return Err(MafClientError::Malformed("HTTP response")),
-        Some(Ok(r)) => r,
-    };
-    // Best effort: the answer is in hand.
-    let _ = tls.shutdown().await;
-    if response.request_id != request.request_id {
-        return Err(MafClientError::Malformed("X-M2M-RI"));
+async fn maf_session(
+    addr: impl ToSocketAddrs,
+    creds: &MafCredentials,
+) -> Result<MafSession, MafClientError> {
+    let config = client_config(creds)?;
+    let tcp = TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    Ok(MafSession::Tls(Box::new(
+        connect(tcp, config, Some(&creds.maf_fqdn)).await?,
+    )))
+}
+
+/// A session over `transport`. Over DTLS a handshake refused with `unknown_psk_identity` is
+/// retried up to [`DTLS_LOOKUP_RETRIES`] times (the MAF's resolver may be looking the key up).
+async fn maf_session_via(
+    addr: SocketAddr,
+    transport: Transport,
+    creds: &MafCredentials,
+) -> Result<MafSession, MafClientError> {
+    if transport == Transport::Tls {
+        return maf_session(addr, creds).await;
     }
-    if !response.rsc.is_success() {
-        return Err(MafClientError::Refused {
-            rsc: response.rsc,
-            error: from_body(&response.body).ok(),
-        });
+    let config = client_config(creds)?;
+    let mut wait = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        match dtls_connect(addr, Arc::clone(&config), Some(&creds.maf_fqdn)).await {
+            Ok(conn) => return Ok(MafSession::Dtls(conn)),
+            Err(ClientError::Transport(Error::Tls(m2msec::Error::AlertReceived(
+                m2msec::enums::AlertDescription::UnknownPskIdentity,
+            )))) if attempt < DTLS_LOOKUP_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(response)
 }
 
 /// Entity A's Key Registration: a TLS-PSK session to the MAF at `addr` with `creds`, the
@@ -457,11 +984,34 @@ pub async fn register_key(
     target_ids: &[&str],
     expires: u64,
 ) -> Result<(KeyId, Kc, u64), MafClientError> {
-    let mut tls = maf_session(addr, creds).await?;
+    let session = maf_session(addr, creds).await?;
+    register_key_on(session, creds, target_ids, expires).await
+}
+
+/// [`register_key`] over `transport` (DTLS: one request per record, retransmitted with the same
+/// `X-M2M-RI`; the KcID / Kc come from the DTLS session's exporter).
+pub async fn register_key_via(
+    addr: SocketAddr,
+    transport: Transport,
+    creds: &MafCredentials,
+    target_ids: &[&str],
+    expires: u64,
+) -> Result<(KeyId, Kc, u64), MafClientError> {
+    let session = maf_session_via(addr, transport, creds).await?;
+    register_key_on(session, creds, target_ids, expires).await
+}
+
+async fn register_key_on(
+    session: MafSession,
+    creds: &MafCredentials,
+    target_ids: &[&str],
+    expires: u64,
+) -> Result<(KeyId, Kc, u64), MafClientError> {
     let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
-    tls.export_keying_material(exported.as_mut(), CONNECTION_EXPORTER_LABEL, None)?;
+    session.export(exported.as_mut())?;
     let (kc_id, kc) = connection_key(&exported, &creds.maf_fqdn)
         .map_err(|_| MafClientError::Malformed("MAF-FQDN"))?;
+    drop(exported);
     let body = KeyRegistrationRequest {
         maf_fqdn: creds.maf_fqdn.clone(),
         expiration_time: expires,
@@ -476,7 +1026,7 @@ pub async fn register_key(
         request_id: request_id(),
         body: to_body(&body).map_err(|_| MafClientError::Malformed("request body"))?,
     };
-    let response = exchange(&mut tls, &request).await?;
+    let response = session.exchange(&request).await?;
     let reply: KeyRegistrationResponse =
         from_body(&response.body).map_err(|_| MafClientError::Malformed("keyRegistration body"))?;
     let returned = KeyId::parse(
@@ -498,7 +1048,26 @@ pub async fn retrieve_key(
     creds: &MafCredentials,
     relative_key_id: &str,
 ) -> Result<(Kc, String, u64), MafClientError> {
-    let mut tls = maf_session(addr, creds).await?;
+    let session = maf_session(addr, creds).await?;
+    retrieve_key_on(session, creds, relative_key_id).await
+}
+
+/// [`retrieve_key`] over `transport`.
+pub async fn retrieve_key_via(
+    addr: SocketAddr,
+    transport: Transport,
+    creds: &MafCredentials,
+    relative_key_id: &str,
+) -> Result<(Kc, String, u64), MafClientError> {
+    let session = maf_session_via(addr, transport, creds).await?;
+    retrieve_key_on(session, creds, relative_key_id).await
+}
+
+async fn retrieve_key_on(
+    session: MafSession,
+    creds: &MafCredentials,
+    relative_key_id: &str,
+) -> Result<(Kc, String, u64), MafClientError> {
     let (method, path) = Route::KeyRetrieval {
         relative_key_id: relative_key_id.to_string(),
     }
@@ -510,7 +1079,7 @@ pub async fn retrieve_key(
         request_id: request_id(),
         body: Zeroizing::new(Vec::new()),
     };
-    let response = exchange(&mut tls, &request).await?;
+    let response = session.exchange(&request).await?;
     let reply: KeyRetrievalResponse =
         from_body(&response.body).map_err(|_| MafClientError::Malformed("keyRetrieval body"))?;
     if reply.suid != SUID_MAF_SAEF {
@@ -521,4 +1090,61 @@ pub async fn retrieve_key(
         reply.source_maf_client_id,
         reply.expiration_time,
     ))
+}
+
+/// The Enrolee's Client Registration on its first contact after a bootstrap: a TLS-PSK session
+/// to the MAF at `addr` with `creds` (`psk_identity` = its KeID, `key` = Km, `origin` = its
+/// Enrolee-ID), `POST /maf/clientRegistration` until `expires` (Unix seconds). Returns the KmID
+/// the MAF assigned (the identity of later sessions, with the same Km) and the granted expiry.
+/// Refuses an `assignedSymmKeyID` that is not a KmID of `creds.maf_fqdn`.
+pub async fn register_client(
+    addr: impl ToSocketAddrs,
+    creds: &MafCredentials,
+    expires: u64,
+) -> Result<ClientRegistration, MafClientError> {
+    let session = maf_session(addr, creds).await?;
+    register_client_on(session, creds, expires).await
+}
+
+/// [`register_client`] over `transport`.
+pub async fn register_client_via(
+    addr: SocketAddr,
+    transport: Transport,
+    creds: &MafCredentials,
+    expires: u64,
+) -> Result<ClientRegistration, MafClientError> {
+    let session = maf_session_via(addr, transport, creds).await?;
+    register_client_on(session, creds, expires).await
+}
+
+async fn register_client_on(
+    session: MafSession,
+    creds: &MafCredentials,
+    expires: u64,
+) -> Result<ClientRegistration, MafClientError> {
+    let body = ClientRegistrationRequest {
+        maf_fqdn: creds.maf_fqdn.clone(),
+        expiration_time: expires,
+    };
+    let (method, path) = Route::ClientRegistration.target();
+    let request = Request {
+        method,
+        path,
+        origin: creds.origin.clone(),
+        request_id: request_id(),
+        body: to_body(&body).map_err(|_| MafClientError::Malformed("request body"))?,
+    };
+    let response = session.exchange(&request).await?;
+    let reply: ClientRegistrationResponse = from_body(&response.body)
+        .map_err(|_| MafClientError::Malformed("clientRegistration body"))?;
+    let km_id = KeyId::parse(IdKind::Km, &reply.assigned_symm_key_id)
+        .map_err(|_| MafClientError::Malformed("assignedSymmKeyID"))?;
+    if !km_id.fqdn().eq_ignore_ascii_case(&creds.maf_fqdn) {
+        return Err(MafClientError::Malformed("assignedSymmKeyID"));
+    }
+    Ok(ClientRegistration {
+        km_id,
+        maf_client_reg_id: reply.maf_client_reg_id,
+        expires: reply.expiration_time,
+    })
 }

@@ -24,6 +24,7 @@
 //! with the same `X-M2M-RI` and the server answers a repeat from its per-session cache.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -353,22 +354,17 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
         &self.server
     }
 
-    /// Binds `addr` and serves in a background task; see [`MefHandle`].
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<MefHandle> {
+    /// Binds `addr` and serves in a background task; see [`ServiceHandle`].
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<ServiceHandle> {
         let listener = TcpListener::bind(addr).await?;
         Ok(self.spawn(listener))
     }
 
-    /// Serves `listener` in a background task; see [`MefHandle`].
-    pub fn spawn(self, listener: TcpListener) -> MefHandle {
+    /// Serves `listener` in a background task; see [`ServiceHandle`].
+    pub fn spawn(self, listener: TcpListener) -> ServiceHandle {
         let local_addr = listener.local_addr().ok();
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(Arc::new(self).serve(listener, stopped));
-        MefHandle {
-            local_addr,
-            stop,
-            task,
-        }
+        let this = Arc::new(self);
+        ServiceHandle::spawn(local_addr, move |stop| this.serve(listener, stop))
     }
 
     /// Accepts connections from `listener` until `stop` turns true (or its sender is dropped),
@@ -410,22 +406,17 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     }
 
     /// Binds a DTLS listener (`coaps://`) on `addr` and serves in a background task; see
-    /// [`MefHandle`].
-    pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<MefHandle, crate::Error> {
+    /// [`ServiceHandle`].
+    pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<ServiceHandle, crate::Error> {
         let listener = DtlsListener::bind(addr, Arc::clone(&self.tls), DTLS_MTU).await?;
         Ok(self.spawn_dtls(listener))
     }
 
-    /// Serves the DTLS `listener` in a background task; see [`MefHandle`].
-    pub fn spawn_dtls(self, listener: DtlsListener) -> MefHandle {
+    /// Serves the DTLS `listener` in a background task; see [`ServiceHandle`].
+    pub fn spawn_dtls(self, listener: DtlsListener) -> ServiceHandle {
         let local_addr = Some(listener.local_addr());
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(Arc::new(self).serve_dtls(listener, stopped));
-        MefHandle {
-            local_addr,
-            stop,
-            task,
-        }
+        let this = Arc::new(self);
+        ServiceHandle::spawn(local_addr, move |stop| this.serve_dtls(listener, stop))
     }
 
     /// Like [`serve`](Self::serve), over DTLS: one request per record, and a repeated
@@ -470,6 +461,12 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
 
     async fn serve_dtls_connection(&self, conn: DtlsConnection) {
         let identity = String::from_utf8_lossy(&conn.info().psk_identity).into_owned();
+        tracing::info!(
+            transport = "DTLS",
+            peer = %conn.peer_addr(),
+            psk_identity = %identity,
+            "MEF handshake completed"
+        );
         if let Err(e) = self.dtls_requests(&conn, &identity).await {
             self.emit(MefEvent::ConnectionFailed {
                 identity,
@@ -487,51 +484,18 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
         conn.export_keying_material(exported.as_mut(), BOOTSTRAP_EXPORTER_LABEL, None)?;
         let peer = PeerContext::new(&conn.info().psk_identity).with_exporter(&exported);
         drop(exported);
-        let mut buf = Zeroizing::new(vec![0u8; DTLS_RECV_BUF]);
-        let mut last: Option<(String, Zeroizing<Vec<u8>>)> = None;
-        loop {
-            let Ok(n) = tokio::time::timeout(self.timeout, conn.recv(&mut buf)).await else {
-                // Idle: close (best effort).
-                let _ = conn.close().await;
-                return Ok(());
-            };
-            let n = n?;
-            if n == 0 {
-                let _ = conn.close().await;
-                return Ok(());
-            }
-            let req = match Request::decode(&buf[..n]) {
-                Ok(Some((req, used))) if used == n => req,
-                _ => {
-                    // Not exactly one whole request in the record.
-                    let mut out = Vec::new();
-                    malformed("malformed request").encode(&mut out).ok();
-                    self.emit(MefEvent::Answered {
-                        identity: identity.to_owned(),
-                        target: None,
-                        rsc: Rsc::BadRequest.code(),
-                    });
-                    conn.send(&out).await?;
-                    let _ = conn.close().await;
-                    return Ok(());
-                }
-            };
-            if let Some((rid, out)) = &last {
-                if *rid == req.request_id {
-                    // A retransmission: the same answer, without running the procedure again.
-                    conn.send(out).await?;
-                    continue;
-                }
-            }
-            let response = self.answer(&peer, &req, identity).await;
-            let mut out = Zeroizing::new(Vec::new());
-            if response.encode(&mut out).is_err() {
-                out.clear();
-                malformed("unencodable response").encode(&mut out).ok();
-            }
-            conn.send(&out).await?;
-            last = Some((req.request_id, out));
-        }
+        let on_malformed = || {
+            self.emit(MefEvent::Answered {
+                identity: identity.to_owned(),
+                target: None,
+                rsc: Rsc::BadRequest.code(),
+            });
+        };
+        let peer = &peer;
+        serve_dtls_records(conn, self.timeout, on_malformed, move |req| async move {
+            self.answer(peer, &req, identity).await
+        })
+        .await
     }
 
     async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr) {
@@ -564,6 +528,12 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
             }
         };
         let identity = String::from_utf8_lossy(&tls.info().psk_identity).into_owned();
+        tracing::info!(
+            transport = "TLS",
+            peer = ?peer,
+            psk_identity = %identity,
+            "MEF handshake completed"
+        );
         if let Err(e) = self.requests(tls, &identity).await {
             if !is_gone(&e) {
                 self.emit(MefEvent::ConnectionFailed {
@@ -690,6 +660,7 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
                 }
             }
         };
+        log_refusal("MEF", identity, &req.path, &response);
         self.emit(MefEvent::Answered {
             identity: identity.to_owned(),
             target: Some(format!("{:?} {}", req.method, req.path)),
@@ -703,25 +674,45 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     }
 
     fn emit(&self, event: MefEvent) {
+        log_event(&event);
         if let Some(tx) = &self.events {
             let _ = tx.try_send(event);
         }
     }
 }
 
-/// A running [`MefService`]: its address, and the way to stop it.
+/// A running [`MefService`] or [`MafService`](super::maf::MafService): its address, and the
+/// way to stop it.
 ///
 /// Dropping the handle stops the service too (the accept loop sees its stop signal close), but
-/// only [`MefHandle::shutdown`] waits until every connection task, and with them every clone of
-/// the store, is gone.
+/// only [`ServiceHandle::shutdown`] waits until every connection task, and with them every clone
+/// of the store, is gone.
 #[derive(Debug)]
-pub struct MefHandle {
+pub struct ServiceHandle {
     local_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
 }
 
-impl MefHandle {
+/// The handle of a running [`MefService`] (the name before the MAF shared it).
+pub type MefHandle = ServiceHandle;
+
+impl ServiceHandle {
+    /// Spawns `serve(stop)` with a fresh stop signal.
+    pub(crate) fn spawn<F, Fut>(local_addr: Option<SocketAddr>, serve: F) -> Self
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(stopped));
+        Self {
+            local_addr,
+            stop,
+            task,
+        }
+    }
+
     /// The address the service listens on.
     #[must_use]
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -749,6 +740,112 @@ fn malformed(what: &'static str) -> Response {
         request_id: "-".to_owned(),
         body,
     }
+}
+
+/// Serves the requests of one DTLS session: one request per record, each answered by
+/// `answer`; a repeated `X-M2M-RI` is answered from the cache of the last response without
+/// running the procedure again; a record that is not exactly one request is answered 4000 (after
+/// `on_malformed`) and the session closed; an idle session (no record within `timeout`) is
+/// closed.
+pub(crate) async fn serve_dtls_records<M, A, Fut>(
+    conn: &DtlsConnection,
+    timeout: Duration,
+    on_malformed: M,
+    mut answer: A,
+) -> Result<(), crate::Error>
+where
+    M: FnOnce(),
+    A: FnMut(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let mut buf = Zeroizing::new(vec![0u8; DTLS_RECV_BUF]);
+    let mut last: Option<(String, Zeroizing<Vec<u8>>)> = None;
+    loop {
+        let Ok(n) = tokio::time::timeout(timeout, conn.recv(&mut buf)).await else {
+            // Idle: close (best effort).
+            let _ = conn.close().await;
+            return Ok(());
+        };
+        let n = n?;
+        if n == 0 {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        let req = match Request::decode(&buf[..n]) {
+            Ok(Some((req, used))) if used == n => req,
+            _ => {
+                // Not exactly one whole request in the record.
+                let mut out = Vec::new();
+                malformed("malformed request").encode(&mut out).ok();
+                on_malformed();
+                conn.send(&out).await?;
+                let _ = conn.close().await;
+                return Ok(());
+            }
+        };
+        if let Some((rid, out)) = &last {
+            if *rid == req.request_id {
+                // A retransmission: the same answer, without running the procedure again.
+                tracing::debug!(request_id = %rid, "DTLS retransmission answered from the cache");
+                conn.send(out).await?;
+                continue;
+            }
+        }
+        let request_id = req.request_id.clone();
+        let response = answer(req).await;
+        let mut out = Zeroizing::new(Vec::new());
+        if response.encode(&mut out).is_err() {
+            out.clear();
+            malformed("unencodable response").encode(&mut out).ok();
+        }
+        conn.send(&out).await?;
+        last = Some((request_id, out));
+    }
+}
+
+/// The tracing line of a [`MefEvent`] (identities, procedures, status codes and error texts: no
+/// key material).
+fn log_event(event: &MefEvent) {
+    match event {
+        MefEvent::AcceptFailed { error } => tracing::warn!(%error, "MEF accept failed"),
+        MefEvent::HandshakeFailed { peer, error } => {
+            tracing::warn!(peer = ?peer, %error, "MEF handshake failed");
+        }
+        MefEvent::Answered {
+            identity,
+            target,
+            rsc,
+        } => tracing::info!(
+            psk_identity = %identity,
+            target = target.as_deref().unwrap_or("-"),
+            rsc,
+            "MEF answered"
+        ),
+        MefEvent::StoreFailed { identity, error } => {
+            tracing::warn!(psk_identity = %identity, %error, "MEF key store failed");
+        }
+        MefEvent::ConnectionFailed { identity, error } => {
+            tracing::warn!(psk_identity = %identity, %error, "MEF connection failed");
+        }
+    }
+}
+
+/// Logs a refusal (a response that is not a success) with its status code, error text and the
+/// parameter at fault; error bodies carry no key material.
+pub(crate) fn log_refusal(service: &'static str, identity: &str, path: &str, response: &Response) {
+    if response.rsc.is_success() {
+        return;
+    }
+    let body: Option<ErrorBody> = from_body(&response.body).ok();
+    tracing::warn!(
+        service,
+        psk_identity = %identity,
+        path,
+        rsc = response.rsc.code(),
+        error = body.as_ref().map_or("-", |b| b.error.as_str()),
+        parameter = body.as_ref().and_then(|b| b.parameter.as_deref()).unwrap_or("-"),
+        "request refused"
+    );
 }
 
 fn is_transient(e: &io::Error) -> bool {
@@ -971,7 +1068,7 @@ pub async fn fetch_km_dtls(
     fetch_result(&response)
 }
 
-fn fetch_request(ke_id: &KeyId, maf_id: &str) -> Result<Request, ClientError> {
+pub(crate) fn fetch_request(ke_id: &KeyId, maf_id: &str) -> Result<Request, ClientError> {
     let (method, path) = Route::FetchCredentials {
         ke_id: ke_id.as_str().to_owned(),
         suid: SUID_RSPF_MAF,
@@ -985,6 +1082,37 @@ fn fetch_request(ke_id: &KeyId, maf_id: &str) -> Result<Request, ClientError> {
         request_id: request_id()?,
         body: Zeroizing::new(Vec::new()),
     })
+}
+
+/// The MAF's fetchCredentials over `transport` to the MEF at `addr`: the MEF's raw response,
+/// for the caller to judge (the MAF builds its record with
+/// [`MafServer::km_record_from_mef`](m2msec::frameworks::maf::MafServer::km_record_from_mef)).
+pub(crate) async fn fetch_response(
+    addr: SocketAddr,
+    transport: super::Transport,
+    psk: ClientPsk,
+    ke_id: &KeyId,
+    maf_id: &str,
+    sni: Option<&str>,
+) -> Result<Response, ClientError> {
+    let config = Arc::new(ClientConfig::builder(psk).build()?);
+    let req = fetch_request(ke_id, maf_id)?;
+    match transport {
+        super::Transport::Tls => {
+            let tcp = TcpStream::connect(addr).await?;
+            let _ = tcp.set_nodelay(true);
+            let mut tls = connect(tcp, config, sni).await?;
+            let response = exchange(&mut tls, &req).await?;
+            let _ = tls.shutdown().await;
+            Ok(response)
+        }
+        super::Transport::Dtls => {
+            let conn = dtls_connect(addr, config, sni).await?;
+            let response = exchange_dtls(&conn, &req).await?;
+            let _ = conn.close().await;
+            Ok(response)
+        }
+    }
 }
 
 fn fetch_result(response: &Response) -> Result<FetchedKm, ClientError> {
@@ -1011,7 +1139,7 @@ fn fetch_result(response: &Response) -> Result<FetchedKm, ClientError> {
     })
 }
 
-async fn dtls_connect(
+pub(crate) async fn dtls_connect(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
     sni: Option<&str>,
@@ -1028,7 +1156,10 @@ async fn dtls_connect(
 
 /// Sends `req` as one record and waits for its response, retransmitting the same bytes after
 /// 1 s, 2 s, 4 s, ... up to [`DTLS_RETRANSMISSIONS`] times.
-async fn exchange_dtls(conn: &DtlsConnection, req: &Request) -> Result<Response, ClientError> {
+pub(crate) async fn exchange_dtls(
+    conn: &DtlsConnection,
+    req: &Request,
+) -> Result<Response, ClientError> {
     let mut out = Zeroizing::new(Vec::new());
     req.encode(&mut out)
         .map_err(|e| ClientError::Malformed(e.to_string()))?;
