@@ -1,48 +1,174 @@
-//! Entity B (e.g. an IN-CSE) accepting associations: the [`Registrar`], and Entity A's
-//! [`associate`] (`docs/protocol.md`, "Registrar").
+//! Entity B (e.g. an IN-CSE) accepting security associations: the [`Registrar`], and Entity
+//! A's clients [`associate_pre_provisioned`], [`associate_kpsa`], [`associate_maf`] (and the
+//! older TLS-only [`associate`]) (`docs/protocol.md`, "Registrar").
 //!
 //! ```text
-//!  Entity A ──TLS-PSK(KcID@MAF, Kc)──▶ Registrar ── deferred lookup ──▶ retrieve_key (B's MAF
-//!                                                 session) ──▶ psk = Kc, bound to IdA
+//!  Entity A ──(D)TLS-PSK(KpsaId, Kpsa)─────▶ Registrar: EndPointConfig entry ──▶ bound to
+//!                                            its otherEntityIdentifier (draft 8.2.2.1)
+//!  Entity A ──(D)TLS-PSK(KcID@MAF, Kc)─────▶ Registrar ── deferred lookup ──▶ retrieve_key (B's
+//!                                            MAF session) ──▶ psk = Kc, bound to IdA =
+//!                                            sourceMafClientID, a configured peer (8.2.3.1)
+//!  Entity A ── GET /registrar/association ─▶ {"boundIdentity", "framework", "keyIdentifier",
+//!                                             "expirationTime"}
 //! ```
+//!
+//! Deadline of an association: `now + securityAssociationLifespan` of the configuration entry
+//! it was established under (none configured: unbounded); for the MAF-based framework it is
+//! also never later than the Kc's `expirationTime`, since B may not go on using a key the MAF
+//! says has expired. `associationConfigurationExpiry` only refuses *new* associations. The
+//! serving loop ([`Registrar::bind`], [`Registrar::bind_dtls`]) sends close_notify at the
+//! deadline; [`Registrar::accept`] leaves that to its caller ([`Association::close_at`]).
+//!
+//! Over DTLS the listener's key lookup is synchronous (`PskResolver`; `DtlsListener` answers a
+//! deferred lookup "unknown"), so the MAF retrieval runs inside the lookup with
+//! `tokio::task::block_in_place`: it needs the multi-thread runtime (on a current-thread runtime
+//! a MAF-based DTLS association is refused with [`LookupFailure::NeedsMultiThreadRuntime`]) and
+//! holds that listener's driver for the retrieval's duration (bounded by the handshake timeout).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use m2msec::keys::{IdKind, Kc, KeyId};
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, ServerConfig};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, ToSocketAddrs};
+use m2msec::config::{PskLookup, PskResolver};
+use m2msec::frameworks::binding::{
+    from_body, to_body, AssociationInfoResponse, ErrorBody, Method, Request, Response, Route, Rsc,
+    MAX_BODY, MAX_HEAD,
+};
+use m2msec::frameworks::config::{
+    EndPointConfig, EntityId, ExpiredError, PreProvisionedAssociation,
+};
+use m2msec::keys::{IdKind, Kc, KeyId, Kpsa};
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, ServerConfig, SessionInfo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+pub use m2msec::frameworks::binding::AssociationFramework as Framework;
 
 use super::maf::{
     now, retrieve_key, server_tls, timed_out, MafClientError, MafCredentials, HANDSHAKE_TIMEOUT,
 };
-use crate::{accept_with_async, connect, Error, TlsStream};
+use super::Transport;
+use crate::{
+    accept_with_async, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener,
+    DtlsListenerOptions, Error, TlsStream,
+};
 
-/// An association the [`Registrar`] accepted.
+/// The MTU of the registrar's DTLS sessions (fits any IPv6 path).
+pub const DTLS_MTU: usize = 1232;
+
+/// Default bound on the connections (TLS) or sessions (DTLS) served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default time an established association may stay without a request before the serving
+/// loop closes it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Times a DTLS client retransmits an unanswered request (`docs/protocol.md`).
+const DTLS_RETRANSMISSIONS: u32 = 5;
+
+/// Receive buffer of a DTLS record's plaintext.
+const DTLS_RECV_BUF: usize = 64 * 1024;
+
+/// Bytes read from a TLS stream at a time.
+const READ_CHUNK: usize = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// What an association is bound to
+
+/// What the registrar bound to an accepted association. Carries no key material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssociationInfo {
+    /// The framework that keyed the association.
+    pub framework: Framework,
+    /// The identity bound to it, IdA: the entry's `otherEntityIdentifier` (pre-provisioned)
+    /// or the Kc's `sourceMafClientID` (MAF-based).
+    pub bound_identity: String,
+    /// The `psk_identity` the peer authenticated with: KpsaId or KcID@MAF-FQDN.
+    pub key_id: KeyId,
+    /// The negotiated cipher suite.
+    pub suite: CipherSuite,
+    /// TLS or DTLS.
+    pub transport: Transport,
+    /// When the registrar looked the key up (Unix seconds, the registrar's clock).
+    pub established_at: u64,
+    /// When the registrar closes the association (Unix seconds); `None`: unbounded.
+    pub deadline: Option<u64>,
+    /// The Kc's `expirationTime` (MAF-based); `None` for Kpsa, which has no expiry.
+    pub key_expires: Option<u64>,
+}
+
+impl AssociationInfo {
+    /// The `GET /registrar/association` body for this association.
+    #[must_use]
+    pub fn to_response(&self) -> AssociationInfoResponse {
+        AssociationInfoResponse {
+            bound_identity: self.bound_identity.clone(),
+            framework: self.framework,
+            key_identifier: self.key_id.as_str().to_owned(),
+            expiration_time: self.deadline,
+        }
+    }
+}
+
+/// An association the [`Registrar`] accepted over TLS.
 #[derive(Debug)]
 pub struct Association<T> {
-    /// The TLS stream, keyed by Kc.
+    /// The TLS stream, keyed by Kpsa or Kc.
     pub stream: TlsStream<T>,
-    /// The identity bound to the association: IdA (`sourceMafClientID`).
+    /// The identity bound to the association: IdA.
     pub peer_id: String,
-    /// The key identifier the peer authenticated with.
+    /// The key identifier the peer authenticated with (KcID@MAF-FQDN or KpsaId).
     pub kc_id: KeyId,
-    /// When Kc expires (Unix seconds).
+    /// When Kc expires (Unix seconds); `u64::MAX` for a pre-provisioned Kpsa.
     pub expires: u64,
+    /// Everything the registrar bound (framework, suite, deadline, ...).
+    pub info: AssociationInfo,
+    close_at: Option<Instant>,
 }
+
+impl<T> Association<T> {
+    /// When the association must be closed (its deadline on the monotonic clock); `None`:
+    /// unbounded.
+    #[must_use]
+    pub fn close_at(&self) -> Option<Instant> {
+        self.close_at
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and refusals
 
 /// Why the [`Registrar`] accepted no association.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RegistrarError {
-    /// The handshake failed; `retrieval` says why the key lookup found no Kc, if it ran.
+    /// The handshake failed; `retrieval` says why the key lookup found no key, if it ran.
     Handshake {
-        /// The TLS error (e.g. `unknown_psk_identity` when no Kc was found).
+        /// The TLS error (e.g. `unknown_psk_identity` when no key was found).
         tls: Error,
         /// Why the lookup gave no key.
         retrieval: Option<LookupFailure>,
     },
+}
+
+impl RegistrarError {
+    /// The refusal's kind.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Self::Handshake {
+                retrieval: Some(f), ..
+            } => f.refusal(),
+            Self::Handshake { tls, .. } => refusal_of(tls),
+        }
+    }
 }
 
 impl fmt::Display for RegistrarError {
@@ -61,16 +187,42 @@ impl fmt::Display for RegistrarError {
 
 impl std::error::Error for RegistrarError {}
 
-/// Why the registrar's key lookup gave no Kc.
+/// Why the registrar's key lookup gave no key.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LookupFailure {
-    /// The identity is not `relative@MAF-FQDN` of this registrar's MAF.
+    /// The identity is not `relative@MAF-FQDN` of this registrar's MAF (registrar built with
+    /// [`Registrar::new`], which has no pre-provisioned associations).
     NotMafIdentity,
     /// Key Retrieval failed (e.g. refused with 4004 or 4103).
     Retrieval(MafClientError),
     /// The MAF released a Kc whose expirationTime has passed.
     Expired,
+    /// Neither a configured `kpsaId` nor a key identifier of the configured MAF.
+    UnknownIdentity,
+    /// The configuration entry's `associationConfigurationExpiry` has passed.
+    AssociationExpired(ExpiredError),
+    /// The Kc's source (IdA) is no `otherEntityIdentifier` of a MAF-based association of this
+    /// end-point.
+    NotConfiguredPeer(String),
+    /// A MAF-based association over DTLS on a current-thread runtime (see the module docs).
+    NeedsMultiThreadRuntime,
+}
+
+impl LookupFailure {
+    /// The refusal's kind.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Self::NotMafIdentity => Refusal::NotMafIdentity,
+            Self::Retrieval(_) => Refusal::Retrieval,
+            Self::Expired => Refusal::KcExpired,
+            Self::UnknownIdentity => Refusal::UnknownIdentity,
+            Self::AssociationExpired(_) => Refusal::AssociationExpired,
+            Self::NotConfiguredPeer(_) => Refusal::NotConfiguredPeer,
+            Self::NeedsMultiThreadRuntime => Refusal::LookupUnavailable,
+        }
+    }
 }
 
 impl fmt::Display for LookupFailure {
@@ -79,34 +231,214 @@ impl fmt::Display for LookupFailure {
             Self::NotMafIdentity => f.write_str("not a key identifier of the MAF"),
             Self::Retrieval(e) => write!(f, "key retrieval: {e}"),
             Self::Expired => f.write_str("Kc expired"),
+            Self::UnknownIdentity => {
+                f.write_str("neither a configured kpsaId nor a key identifier of the MAF")
+            }
+            Self::AssociationExpired(e) => write!(f, "{e}"),
+            Self::NotConfiguredPeer(id) => {
+                write!(f, "Kc source {id} is not a configured MAF-based peer")
+            }
+            Self::NeedsMultiThreadRuntime => {
+                f.write_str("MAF retrieval over DTLS needs the multi-thread runtime")
+            }
+        }
+    }
+}
+
+/// The kind of a refusal, as [`RegistrarEvent::Refused`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// See [`LookupFailure::NotMafIdentity`].
+    NotMafIdentity,
+    /// See [`LookupFailure::UnknownIdentity`].
+    UnknownIdentity,
+    /// See [`LookupFailure::AssociationExpired`].
+    AssociationExpired,
+    /// See [`LookupFailure::NotConfiguredPeer`].
+    NotConfiguredPeer,
+    /// See [`LookupFailure::Expired`].
+    KcExpired,
+    /// See [`LookupFailure::Retrieval`].
+    Retrieval,
+    /// See [`LookupFailure::NeedsMultiThreadRuntime`].
+    LookupUnavailable,
+    /// The key was found and the handshake failed anyway (wrong key: `bad_record_mac`, a
+    /// protocol error, the transport).
+    HandshakeFailed,
+    /// The handshake did not complete in time (over DTLS a wrong key looks like this: the
+    /// peer drops what it cannot authenticate).
+    TimedOut,
+}
+
+fn refusal_of(e: &Error) -> Refusal {
+    match e {
+        Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Refusal::TimedOut,
+        Error::Tls(m2msec::Error::HandshakeTimeout) => Refusal::TimedOut,
+        _ => Refusal::HandshakeFailed,
+    }
+}
+
+/// Why [`Registrar::with_maf`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrarConfigError {
+    /// The end-point configuration has no MAF-based credential (`mafIdentifier`, Km, KmID).
+    NoMafCredential,
+    /// Key Retrieval runs over TLS only.
+    UnsupportedMafTransport(Transport),
+}
+
+impl fmt::Display for RegistrarConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoMafCredential => f.write_str("the end-point has no MAF-based credential"),
+            Self::UnsupportedMafTransport(t) => {
+                write!(f, "key retrieval over {t} is not supported")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegistrarConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// Why the serving loop ended an association.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Its deadline passed: the registrar sent close_notify.
+    LifespanOver,
+    /// The peer closed it.
+    PeerClosed,
+    /// No request for the idle timeout: the registrar sent close_notify.
+    Idle,
+    /// A malformed request (answered 4000, then closed).
+    Malformed,
+    /// The transport or the session failed.
+    Failed(String),
+}
+
+/// What the registrar reports for the operator's log. Never carries a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrarEvent {
+    /// An association was established.
+    Accepted {
+        /// The peer's address, if known.
+        peer: Option<SocketAddr>,
+        /// What was bound.
+        info: AssociationInfo,
+    },
+    /// A handshake was refused or failed. Over DTLS a refusal of the key lookup is reported
+    /// without the peer's address (the lookup does not see it).
+    Refused {
+        /// TLS or DTLS.
+        transport: Transport,
+        /// The peer's address, if known.
+        peer: Option<SocketAddr>,
+        /// The `psk_identity` offered, if the lookup ran.
+        identity: Option<String>,
+        /// The kind of refusal.
+        refusal: Refusal,
+        /// The error text.
+        error: String,
+    },
+    /// The serving loop ended an association.
+    Closed {
+        /// TLS or DTLS.
+        transport: Transport,
+        /// The peer's address, if known.
+        peer: Option<SocketAddr>,
+        /// IdA.
+        bound_identity: String,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The TCP listener failed to accept (e.g. out of file descriptors); retried after a pause.
+    AcceptFailed {
+        /// The error text.
+        error: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registrar
+
+/// What the lookup bound (before the handshake completed).
+#[derive(Clone, Debug)]
+struct Bound {
+    framework: Framework,
+    peer: String,
+    key_id: KeyId,
+    key_expires: Option<u64>,
+    established_at: u64,
+    deadline: Option<u64>,
+    /// `deadline - established_at`, for the monotonic timer.
+    remaining: Option<Duration>,
+}
+
+impl Bound {
+    fn info(&self, suite: CipherSuite, transport: Transport) -> AssociationInfo {
+        AssociationInfo {
+            framework: self.framework,
+            bound_identity: self.peer.clone(),
+            key_id: self.key_id.clone(),
+            suite,
+            transport,
+            established_at: self.established_at,
+            deadline: self.deadline,
+            key_expires: self.key_expires,
         }
     }
 }
 
 /// What the deferred lookup found.
 enum Lookup {
-    Found {
-        kc_id: KeyId,
-        peer: String,
-        expires: u64,
-    },
+    Found(Bound),
     Failed(LookupFailure),
 }
 
-/// Entity B (e.g. an IN-CSE): accepts TLS-PSK associations whose identity is a key identifier of
-/// its MAF, retrieving Kc over its own MAF session, and reports the identity bound to each.
-pub struct Registrar {
-    maf_addr: String,
+/// What the identity alone says.
+enum Classified {
+    PreProvisioned(Psk, Bound),
+    Maf(KeyId),
+    Failed(LookupFailure),
+}
+
+struct MafAccess {
+    addr: String,
     creds: MafCredentials,
+}
+
+/// Entity B (e.g. an IN-CSE): accepts (D)TLS-PSK associations keyed by a pre-provisioned Kpsa
+/// of its [`EndPointConfig`] or by a Kc it retrieves from its MAF, binds each to IdA and
+/// reports it; [`bind`](Self::bind) / [`bind_dtls`](Self::bind_dtls) serve associations and
+/// close them at their deadline.
+pub struct Registrar {
+    config: Option<Arc<EndPointConfig>>,
+    maf: Option<MafAccess>,
     tls: Arc<ServerConfig>,
     clock: fn() -> u64,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
+    events: Option<mpsc::Sender<RegistrarEvent>>,
+    /// DTLS: what the synchronous lookup bound, by identity, until the connection is accepted.
+    dtls_bound: Mutex<HashMap<Vec<u8>, Bound>>,
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar")
-            .field("maf_addr", &self.maf_addr)
-            .field("origin", &self.creds.origin)
+            .field("maf_addr", &self.maf.as_ref().map(|m| &m.addr))
+            .field("origin", &self.maf.as_ref().map(|m| &m.creds.origin))
+            .field(
+                "pre_provisioned",
+                &self.config.as_ref().map(|c| c.pre_provisioned().len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -116,102 +448,1088 @@ fn system_unix() -> u64 {
 }
 
 impl Registrar {
-    /// A registrar using the MAF at `maf_addr` (`host:port`) with its own credentials.
-    #[must_use]
-    pub fn new(maf_addr: impl Into<String>, creds: MafCredentials) -> Self {
+    fn with_parts(config: Option<Arc<EndPointConfig>>, maf: Option<MafAccess>) -> Self {
         Self {
-            maf_addr: maf_addr.into(),
-            creds,
+            config,
+            maf,
             tls: server_tls(),
             clock: system_unix,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            events: None,
+            dtls_bound: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Replaces the clock (Unix seconds) the expiry of a retrieved Kc is checked against.
+    /// A MAF-only registrar using the MAF at `maf_addr` (`host:port`, TLS) with its own
+    /// credentials: no pre-provisioned associations, and any IdA the MAF releases a Kc for is
+    /// accepted (no configured peers to check against).
+    #[must_use]
+    pub fn new(maf_addr: impl Into<String>, creds: MafCredentials) -> Self {
+        Self::with_parts(
+            None,
+            Some(MafAccess {
+                addr: maf_addr.into(),
+                creds,
+            }),
+        )
+    }
+
+    /// A registrar for the end-point `config` (typically infrastructure domain): its
+    /// pre-provisioned associations, and its MAF-based associations once
+    /// [`with_maf`](Self::with_maf) says how to reach the MAF.
+    #[must_use]
+    pub fn from_config(config: Arc<EndPointConfig>) -> Self {
+        Self::with_parts(Some(config), None)
+    }
+
+    /// Reaches the configuration's MAF at `maf_addr` over `transport` for Key Retrieval, with
+    /// the configured `masterCredential` (KmID, Km, `thisEntityIdentifier` as originator).
+    /// Retrieval runs over TLS only.
+    pub fn with_maf(
+        mut self,
+        maf_addr: impl Into<String>,
+        transport: Transport,
+    ) -> Result<Self, RegistrarConfigError> {
+        if transport != Transport::Tls {
+            return Err(RegistrarConfigError::UnsupportedMafTransport(transport));
+        }
+        let cred = self
+            .config
+            .as_ref()
+            .and_then(|c| c.maf_credential())
+            .ok_or(RegistrarConfigError::NoMafCredential)?;
+        let master = cred.master();
+        let creds = MafCredentials {
+            maf_fqdn: cred.maf_identifier().as_str().to_owned(),
+            psk_identity: master.master_credential_identifier().as_str().to_owned(),
+            key: master.master_credential().clone(),
+            origin: master.this_entity_identifier().as_str().to_owned(),
+        };
+        self.maf = Some(MafAccess {
+            addr: maf_addr.into(),
+            creds,
+        });
+        Ok(self)
+    }
+
+    /// Replaces the clock (Unix seconds) expiries and deadlines are computed with.
     #[must_use]
     pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Accepts one association over `io`.
+    /// Bounds each handshake, the key lookup included (default [`HANDSHAKE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Closes a served association after this long without a request (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Serves at most `max` connections / sessions at once (at least one).
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Reports [`RegistrarEvent`]s to `events` (dropped, not awaited, when the channel is full).
+    #[must_use]
+    pub fn with_events(mut self, events: mpsc::Sender<RegistrarEvent>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, event: RegistrarEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.try_send(event);
+        }
+    }
+
+    fn refused(
+        &self,
+        transport: Transport,
+        peer: Option<SocketAddr>,
+        identity: Option<&[u8]>,
+        refusal: Refusal,
+        error: String,
+    ) {
+        let identity = identity.map(|i| String::from_utf8_lossy(i).into_owned());
+        tracing::warn!(%transport, ?peer, ?identity, ?refusal, %error, "association refused");
+        self.emit(RegistrarEvent::Refused {
+            transport,
+            peer,
+            identity,
+            refusal,
+            error,
+        });
+    }
+
+    fn accepted(&self, peer: Option<SocketAddr>, info: &AssociationInfo) {
+        tracing::info!(
+            transport = %info.transport,
+            ?peer,
+            framework = ?info.framework,
+            bound_identity = %info.bound_identity,
+            key_id = %info.key_id.as_str(),
+            deadline = ?info.deadline,
+            "association accepted"
+        );
+        self.emit(RegistrarEvent::Accepted {
+            peer,
+            info: info.clone(),
+        });
+    }
+
+    fn closed(
+        &self,
+        transport: Transport,
+        peer: Option<SocketAddr>,
+        bound_identity: &str,
+        reason: CloseReason,
+    ) {
+        tracing::info!(%transport, ?peer, %bound_identity, ?reason, "association closed");
+        self.emit(RegistrarEvent::Closed {
+            transport,
+            peer,
+            bound_identity: bound_identity.to_owned(),
+            reason,
+        });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Key lookup
+
+    /// A bound association established now under a configuration entry's lifespan and, for a
+    /// Kc, its expiry.
+    fn bound(
+        &self,
+        framework: Framework,
+        peer: String,
+        key_id: KeyId,
+        lifespan: Option<u64>,
+        key_expires: Option<u64>,
+    ) -> Bound {
+        let now = (self.clock)();
+        let by_lifespan = lifespan.map(|l| now.saturating_add(l));
+        let deadline = match (by_lifespan, key_expires) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Bound {
+            framework,
+            peer,
+            key_id,
+            key_expires,
+            established_at: now,
+            deadline,
+            remaining: deadline.map(|d| Duration::from_secs(d.saturating_sub(now))),
+        }
+    }
+
+    fn classify(&self, identity: &[u8]) -> Classified {
+        let now = (self.clock)();
+        if let Some(config) = &self.config {
+            if let Ok(id) = KeyId::parse_bytes(IdKind::Kpsa, identity) {
+                if let Some(entry) = config.pre_provisioned_by_kpsa_id(&id) {
+                    let assoc = entry.association();
+                    if let Err(e) = assoc.check_usable(m2msec::UnixTime(now)) {
+                        return Classified::Failed(LookupFailure::AssociationExpired(e));
+                    }
+                    let bound = self.bound(
+                        Framework::PreProvisioned,
+                        assoc.other_entity_identifier().as_str().to_owned(),
+                        entry.credential().kpsa_id().clone(),
+                        assoc.security_association_lifespan().map(|l| l.as_secs()),
+                        None,
+                    );
+                    return Classified::PreProvisioned(
+                        entry.credential().kpsa_key().to_psk(),
+                        bound,
+                    );
+                }
+            }
+        }
+        let not_found = || {
+            Classified::Failed(if self.config.is_some() {
+                LookupFailure::UnknownIdentity
+            } else {
+                LookupFailure::NotMafIdentity
+            })
+        };
+        let Some(maf) = &self.maf else {
+            return not_found();
+        };
+        match KeyId::parse_bytes(IdKind::Kc, identity) {
+            Ok(kc_id) if kc_id.fqdn().eq_ignore_ascii_case(&maf.creds.maf_fqdn) => {
+                Classified::Maf(kc_id)
+            }
+            _ => not_found(),
+        }
+    }
+
+    /// The checks of a retrieved Kc: not expired, its source a configured, usable peer.
+    fn maf_outcome(
+        &self,
+        kc_id: KeyId,
+        retrieved: Result<(Kc, String, u64), MafClientError>,
+    ) -> (Option<Psk>, Lookup) {
+        let fail = |f| (None, Lookup::Failed(f));
+        let (kc, peer, expires) = match retrieved {
+            Ok(r) => r,
+            Err(e) => return fail(LookupFailure::Retrieval(e)),
+        };
+        let now = (self.clock)();
+        if expires <= now {
+            return fail(LookupFailure::Expired);
+        }
+        let mut lifespan = None;
+        if let Some(config) = &self.config {
+            let assoc = EntityId::new(&peer)
+                .ok()
+                .and_then(|id| config.maf_association_with(&id));
+            let Some(assoc) = assoc else {
+                return fail(LookupFailure::NotConfiguredPeer(peer));
+            };
+            if let Err(e) = assoc.check_usable(m2msec::UnixTime(now)) {
+                return fail(LookupFailure::AssociationExpired(e));
+            }
+            lifespan = assoc.security_association_lifespan().map(|l| l.as_secs());
+        }
+        let bound = self.bound(Framework::MafBased, peer, kc_id, lifespan, Some(expires));
+        (Some(kc.to_psk()), Lookup::Found(bound))
+    }
+
+    async fn lookup(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
+        match self.classify(identity) {
+            Classified::PreProvisioned(psk, bound) => (Some(psk), Lookup::Found(bound)),
+            Classified::Failed(f) => (None, Lookup::Failed(f)),
+            Classified::Maf(kc_id) => {
+                let Some(maf) = &self.maf else {
+                    return (None, Lookup::Failed(LookupFailure::UnknownIdentity));
+                };
+                let retrieved = retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative()).await;
+                self.maf_outcome(kc_id, retrieved)
+            }
+        }
+    }
+
+    /// The synchronous lookup of the DTLS listener (see the module docs).
+    fn lookup_blocking(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
+        match self.classify(identity) {
+            Classified::PreProvisioned(psk, bound) => (Some(psk), Lookup::Found(bound)),
+            Classified::Failed(f) => (None, Lookup::Failed(f)),
+            Classified::Maf(kc_id) => {
+                let Some(maf) = &self.maf else {
+                    return (None, Lookup::Failed(LookupFailure::UnknownIdentity));
+                };
+                let handle = match tokio::runtime::Handle::try_current() {
+                    Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => h,
+                    _ => return (None, Lookup::Failed(LookupFailure::NeedsMultiThreadRuntime)),
+                };
+                let retrieval = retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative());
+                let retrieved = tokio::task::block_in_place(|| {
+                    handle.block_on(tokio::time::timeout(self.handshake_timeout, retrieval))
+                })
+                .unwrap_or_else(|_| Err(MafClientError::Transport(timed_out())));
+                self.maf_outcome(kc_id, retrieved)
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Accepting over TLS
+
+    /// Accepts one TLS association over `io`.
     pub async fn accept<T>(&self, io: T) -> Result<Association<T>, RegistrarError>
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
-        let outcome: Mutex<Option<Lookup>> = Mutex::new(None);
+        self.accept_from(io, None).await
+    }
+
+    async fn accept_from<T>(
+        &self,
+        io: T,
+        peer: Option<SocketAddr>,
+    ) -> Result<Association<T>, RegistrarError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        let outcome: Mutex<Option<(Vec<u8>, Lookup)>> = Mutex::new(None);
         let lookup = |identity: Vec<u8>, _sni: Option<String>| {
             let outcome = &outcome;
             async move {
                 let (psk, result) = self.lookup(&identity).await;
                 if let Ok(mut slot) = outcome.lock() {
-                    *slot = Some(result);
+                    *slot = Some((identity, result));
                 }
                 psk
             }
         };
         let handshake = accept_with_async(io, self.tls.clone(), Some(lookup));
-        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        let handshake = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .unwrap_or_else(|_| Err(timed_out()));
+        let started = Instant::now();
         let outcome = outcome.into_inner().ok().flatten();
-        match (handshake, outcome) {
-            (
-                Ok(stream),
-                Some(Lookup::Found {
-                    kc_id,
-                    peer,
-                    expires,
-                }),
-            ) => Ok(Association {
-                stream,
-                peer_id: peer,
-                kc_id,
-                expires,
-            }),
-            (Ok(_), _) => Err(RegistrarError::Handshake {
+        let identity = outcome.as_ref().map(|(i, _)| i.clone());
+        let result = match (handshake, outcome.map(|(_, l)| l)) {
+            (Ok(stream), Some(Lookup::Found(bound))) => {
+                let info = bound.info(stream.info().suite, Transport::Tls);
+                self.accepted(peer, &info);
+                return Ok(Association {
+                    stream,
+                    peer_id: bound.peer,
+                    kc_id: bound.key_id,
+                    expires: bound.key_expires.unwrap_or(u64::MAX),
+                    info,
+                    close_at: bound.remaining.map(|r| started + r),
+                });
+            }
+            (Ok(_), _) => RegistrarError::Handshake {
                 tls: m2msec::Error::UnknownPskIdentity.into(),
                 retrieval: None,
-            }),
-            (Err(tls), outcome) => Err(RegistrarError::Handshake {
+            },
+            (Err(tls), outcome) => RegistrarError::Handshake {
                 tls,
                 retrieval: match outcome {
                     Some(Lookup::Failed(f)) => Some(f),
                     _ => None,
                 },
-            }),
+            },
+        };
+        self.refused(
+            Transport::Tls,
+            peer,
+            identity.as_deref(),
+            result.refusal(),
+            result.to_string(),
+        );
+        Err(result)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Serving
+
+    /// Binds a TCP listener on `addr` and serves TLS associations in a background task; see
+    /// [`RegistrarHandle`].
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<RegistrarHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(self.spawn(listener))
+    }
+
+    /// Serves TLS associations from `listener` in a background task.
+    pub fn spawn(self, listener: TcpListener) -> RegistrarHandle {
+        let local_addr = listener.local_addr().ok();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(Arc::new(self).serve(listener, stopped));
+        RegistrarHandle {
+            local_addr,
+            stop,
+            task,
         }
     }
 
-    async fn lookup(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
-        let fail = |f| (None, Lookup::Failed(f));
-        let Ok(kc_id) = KeyId::parse_bytes(IdKind::Kc, identity) else {
-            return fail(LookupFailure::NotMafIdentity);
+    /// Binds a DTLS listener (`coaps://`) on `addr` and serves associations in a background
+    /// task; see [`RegistrarHandle`]. The listener's handshake timeout is the registrar's.
+    pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<RegistrarHandle, Error> {
+        let this = Arc::new(self);
+        let config = ServerConfig::builder(Box::new(DtlsLookup(Arc::clone(&this))))
+            .suites(CipherSuite::ALL)
+            .build()
+            .map_err(m2msec::Error::from)?;
+        let options = DtlsListenerOptions {
+            max_sessions: this.max_connections,
+            handshake_timeout: this.handshake_timeout,
+            // The serving loop enforces its own idle timeout and the deadlines.
+            idle_timeout: None,
+            ..DtlsListenerOptions::default()
         };
-        if !kc_id.fqdn().eq_ignore_ascii_case(&self.creds.maf_fqdn) {
-            return fail(LookupFailure::NotMafIdentity);
+        let listener = DtlsListener::bind_with(addr, Arc::new(config), DTLS_MTU, options).await?;
+        let local_addr = Some(listener.local_addr());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(this.serve_dtls(listener, stopped));
+        Ok(RegistrarHandle {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    /// Accepts TLS connections from `listener` until `stop` turns true (or its sender is
+    /// dropped), each in its own task; then ends those tasks and returns.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        let mut tasks = JoinSet::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                accepted = listener.accept(), if tasks.len() < self.max_connections => {
+                    match accepted {
+                        Ok((tcp, peer)) => {
+                            let this = Arc::clone(&self);
+                            tasks.spawn(async move { this.serve_tcp(tcp, peer).await });
+                        }
+                        Err(e) if is_transient(&e) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "registrar accept failed");
+                            self.emit(RegistrarEvent::AcceptFailed { error: e.to_string() });
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
         }
-        let (kc, peer, expires) =
-            match retrieve_key(self.maf_addr.as_str(), &self.creds, kc_id.relative()).await {
-                Ok(r) => r,
-                Err(e) => return fail(LookupFailure::Retrieval(e)),
-            };
-        if expires <= (self.clock)() {
-            return fail(LookupFailure::Expired);
+        tasks.shutdown().await;
+        Ok(())
+    }
+
+    async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let Ok(assoc) = self.accept_from(tcp, Some(peer)).await else {
+            return; // reported
+        };
+        let bound = assoc.info.bound_identity.clone();
+        let reason = self.tls_requests(assoc).await;
+        self.closed(Transport::Tls, Some(peer), &bound, reason);
+    }
+
+    /// Answers requests on an established TLS association until it ends.
+    async fn tls_requests(&self, assoc: Association<TcpStream>) -> CloseReason {
+        let Association {
+            mut stream,
+            info,
+            close_at,
+            ..
+        } = assoc;
+        let mut buf = Zeroizing::new(Vec::with_capacity(READ_CHUNK));
+        let mut chunk = Zeroizing::new([0u8; READ_CHUNK]);
+        let mut idle = Instant::now() + self.idle_timeout;
+        loop {
+            match Request::decode(&buf) {
+                Ok(Some((req, used))) => {
+                    buf.drain(..used);
+                    let out = encode(&answer(&info, &req));
+                    if let Err(e) = write_all(&mut stream, &out).await {
+                        return CloseReason::Failed(e.to_string());
+                    }
+                    idle = Instant::now() + self.idle_timeout;
+                    continue;
+                }
+                Ok(None) if buf.len() <= MAX_HEAD + MAX_BODY => {}
+                Ok(None) | Err(_) => {
+                    let _ = write_all(&mut stream, &encode(&malformed())).await;
+                    let _ = stream.shutdown().await;
+                    return CloseReason::Malformed;
+                }
+            }
+            let end = close_at.map_or(idle, |d| d.min(idle));
+            let read = tokio::time::timeout_at(end, stream.read(chunk.as_mut())).await;
+            match read {
+                Err(_) => {
+                    // Deadline or idle: close_notify, best effort.
+                    let _ = stream.shutdown().await;
+                    return if close_at.is_some_and(|d| Instant::now() >= d) {
+                        CloseReason::LifespanOver
+                    } else {
+                        CloseReason::Idle
+                    };
+                }
+                Ok(Ok(0)) => {
+                    let _ = stream.shutdown().await;
+                    return CloseReason::PeerClosed;
+                }
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => return CloseReason::Failed(Error::from(e).to_string()),
+            }
         }
-        (
-            Some(kc.to_psk()),
-            Lookup::Found {
-                kc_id,
-                peer,
-                expires,
+    }
+
+    /// Like [`serve`](Self::serve), over DTLS: one request per record.
+    async fn serve_dtls(
+        self: Arc<Self>,
+        mut listener: DtlsListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        let mut tasks = JoinSet::new();
+        let result = loop {
+            if *stop.borrow() {
+                break Ok(());
+            }
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break Ok(());
+                    }
+                }
+                accepted = listener.accept_or_failure() => match accepted {
+                    Ok(Accepted::Connection(conn)) => {
+                        let this = Arc::clone(&self);
+                        tasks.spawn(async move { this.serve_dtls_connection(conn).await });
+                    }
+                    Ok(Accepted::Failed { peer, error }) => {
+                        // A refused lookup was reported by the lookup itself.
+                        if !matches!(error, Error::Tls(m2msec::Error::UnknownPskIdentity)) {
+                            let refusal = refusal_of(&error);
+                            self.refused(Transport::Dtls, Some(peer), None, refusal, error.to_string());
+                        }
+                    }
+                    Err(e) => break Err(io::Error::from(e)),
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        };
+        tasks.shutdown().await;
+        result
+    }
+
+    async fn serve_dtls_connection(&self, conn: DtlsConnection) {
+        let started = Instant::now();
+        let peer = conn.peer_addr();
+        let identity = conn.info().psk_identity.clone();
+        let bound = self
+            .dtls_bound
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&identity));
+        let bound = match bound {
+            Some(b) => b,
+            // Two concurrent handshakes with one identity: the other took the record.
+            None => match self.classify(&identity) {
+                Classified::PreProvisioned(_, b) => b,
+                _ => {
+                    self.refused(
+                        Transport::Dtls,
+                        Some(peer),
+                        Some(&identity),
+                        Refusal::HandshakeFailed,
+                        "no binding recorded for the identity".to_owned(),
+                    );
+                    let _ = conn.close().await;
+                    return;
+                }
             },
-        )
+        };
+        let info = bound.info(conn.info().suite, Transport::Dtls);
+        self.accepted(Some(peer), &info);
+        let close_at = bound.remaining.map(|r| started + r);
+        let reason = self.dtls_requests(&conn, &info, close_at).await;
+        self.closed(Transport::Dtls, Some(peer), &info.bound_identity, reason);
+    }
+
+    async fn dtls_requests(
+        &self,
+        conn: &DtlsConnection,
+        info: &AssociationInfo,
+        close_at: Option<Instant>,
+    ) -> CloseReason {
+        let mut buf = Zeroizing::new(vec![0u8; DTLS_RECV_BUF]);
+        loop {
+            let idle = Instant::now() + self.idle_timeout;
+            let end = close_at.map_or(idle, |d| d.min(idle));
+            let n = match tokio::time::timeout_at(end, conn.recv(&mut buf)).await {
+                Err(_) => {
+                    let _ = conn.close().await;
+                    return if close_at.is_some_and(|d| Instant::now() >= d) {
+                        CloseReason::LifespanOver
+                    } else {
+                        CloseReason::Idle
+                    };
+                }
+                Ok(Ok(0)) => {
+                    let _ = conn.close().await;
+                    return CloseReason::PeerClosed;
+                }
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return CloseReason::Failed(e.to_string()),
+            };
+            // Exactly one whole request per record; the procedure is idempotent, so a
+            // retransmitted request is simply answered again.
+            let (response, close) = match Request::decode(&buf[..n]) {
+                Ok(Some((req, used))) if used == n => (answer(info, &req), false),
+                _ => (malformed(), true),
+            };
+            if let Err(e) = conn.send(&encode(&response)).await {
+                return CloseReason::Failed(e.to_string());
+            }
+            if close {
+                let _ = conn.close().await;
+                return CloseReason::Malformed;
+            }
+        }
     }
 }
 
+/// The DTLS listener's key lookup (see the module docs).
+struct DtlsLookup(Arc<Registrar>);
+
+impl PskResolver for DtlsLookup {
+    fn resolve(&self, identity: &[u8], _server_name: Option<&str>) -> PskLookup {
+        let registrar = &self.0;
+        match registrar.lookup_blocking(identity) {
+            (Some(psk), Lookup::Found(bound)) => {
+                if let Ok(mut m) = registrar.dtls_bound.lock() {
+                    // Bounded by the identities that resolve (configured or MAF-registered).
+                    m.insert(identity.to_vec(), bound);
+                }
+                PskLookup::Found(psk)
+            }
+            (_, Lookup::Failed(f)) => {
+                let error = LookupFailure::to_string(&f);
+                registrar.refused(Transport::Dtls, None, Some(identity), f.refusal(), error);
+                PskLookup::Unknown
+            }
+            (None, Lookup::Found(_)) => PskLookup::Unknown,
+        }
+    }
+}
+
+/// The response to one request on an association.
+fn answer(info: &AssociationInfo, req: &Request) -> Response {
+    let refuse = |rsc: Rsc, error: &str| Response {
+        rsc,
+        request_id: req.request_id.clone(),
+        body: to_body(&ErrorBody {
+            error: error.to_owned(),
+            parameter: None,
+        })
+        .unwrap_or_default(),
+    };
+    match Route::of(req.method, &req.path) {
+        Ok(Route::RegistrarAssociation) => {
+            if req.origin != info.bound_identity {
+                return refuse(
+                    Rsc::NoPrivilege,
+                    "X-M2M-Origin is not the identity bound to the association",
+                );
+            }
+            Response {
+                rsc: Rsc::Ok,
+                request_id: req.request_id.clone(),
+                body: to_body(&info.to_response()).unwrap_or_default(),
+            }
+        }
+        _ => refuse(Rsc::NotFound, "unknown procedure"),
+    }
+}
+
+fn malformed() -> Response {
+    Response {
+        rsc: Rsc::BadRequest,
+        request_id: "-".to_owned(),
+        body: to_body(&ErrorBody {
+            error: "malformed request".to_owned(),
+            parameter: None,
+        })
+        .unwrap_or_default(),
+    }
+}
+
+fn encode(response: &Response) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::new());
+    if response.encode(&mut out).is_err() {
+        // Only a request id with forbidden bytes gets here (the decoder refuses them).
+        out.clear();
+        malformed().encode(&mut out).ok();
+    }
+    out
+}
+
+async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
+    tls: &mut TlsStream<S>,
+    out: &[u8],
+) -> io::Result<()> {
+    tls.write_all(out).await?;
+    tls.flush().await
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// A running registrar: its address, and the way to stop it.
+///
+/// Dropping the handle stops the service too; [`shutdown`](Self::shutdown) also waits until
+/// every association task is gone.
+#[derive(Debug)]
+pub struct RegistrarHandle {
+    local_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl RegistrarHandle {
+    /// The address the registrar listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// Stops accepting, ends every association and waits until the service is gone.
+    pub async fn shutdown(self) -> io::Result<()> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entity A
+
+/// Why Entity A's association or its request failed. Carries no secret.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AssociateError {
+    /// The handshake, the session or the transport failed (e.g. `AlertReceived(BadRecordMac)`
+    /// for a wrong key, `AlertReceived(UnknownPskIdentity)` for a refused identity).
+    Transport(Error),
+    /// The registrar refused the request.
+    Refused {
+        /// The response status code.
+        rsc: Rsc,
+        /// The registrar's error text, if its body had one.
+        error: Option<String>,
+    },
+    /// The response does not follow the binding.
+    Malformed(String),
+    /// The association ended before a complete response.
+    Closed,
+    /// The caller's parameters cannot form an association (e.g. no address).
+    BadParameter(&'static str),
+}
+
+impl fmt::Display for AssociateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(e) => fmt::Display::fmt(e, f),
+            Self::Refused { rsc, error } => {
+                write!(f, "the registrar refused with {}", rsc.code())?;
+                if let Some(e) = error {
+                    write!(f, ": {e}")?;
+                }
+                Ok(())
+            }
+            Self::Malformed(w) => write!(f, "malformed registrar response: {w}"),
+            Self::Closed => f.write_str("the association ended before a response"),
+            Self::BadParameter(p) => write!(f, "invalid parameter {p}"),
+        }
+    }
+}
+
+impl std::error::Error for AssociateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for AssociateError {
+    fn from(e: Error) -> Self {
+        Self::Transport(e)
+    }
+}
+
+impl From<io::Error> for AssociateError {
+    fn from(e: io::Error) -> Self {
+        Self::Transport(e.into())
+    }
+}
+
+impl From<m2msec::Error> for AssociateError {
+    fn from(e: m2msec::Error) -> Self {
+        Self::Transport(e.into())
+    }
+}
+
+enum Conn {
+    Tls(TlsStream<TcpStream>),
+    Dtls(DtlsConnection),
+}
+
+/// Entity A's established association with a registrar, over TLS or DTLS.
+pub struct RegistrarConnection {
+    conn: Conn,
+    /// TLS: bytes of a following message.
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for RegistrarConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrarConnection")
+            .field("transport", &self.transport())
+            .field("info", self.info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistrarConnection {
+    /// TLS or DTLS.
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        match self.conn {
+            Conn::Tls(_) => Transport::Tls,
+            Conn::Dtls(_) => Transport::Dtls,
+        }
+    }
+
+    /// What the handshake established (suite, identity, ...).
+    #[must_use]
+    pub fn info(&self) -> &SessionInfo {
+        match &self.conn {
+            Conn::Tls(t) => t.info(),
+            Conn::Dtls(d) => d.info(),
+        }
+    }
+
+    /// Asks the registrar what it bound to this association (`GET /registrar/association`),
+    /// as originator `origin` (this entity's CSE-ID / AE-ID: the registrar answers only to the
+    /// identity it bound, 4103 otherwise).
+    pub async fn association_info(
+        &mut self,
+        origin: &str,
+    ) -> Result<AssociationInfoResponse, AssociateError> {
+        let (method, path) = Route::RegistrarAssociation.target();
+        debug_assert_eq!(method, Method::Get);
+        let req = Request {
+            method,
+            path,
+            origin: origin.to_owned(),
+            request_id: request_id(),
+            body: Zeroizing::new(Vec::new()),
+        };
+        let mut out = Zeroizing::new(Vec::new());
+        req.encode(&mut out)
+            .map_err(|_| AssociateError::BadParameter("origin"))?;
+        let response = match &mut self.conn {
+            Conn::Tls(tls) => {
+                write_all(tls, &out).await?;
+                read_response(tls, &mut self.buf).await?
+            }
+            Conn::Dtls(conn) => exchange_dtls(conn, &out, &req.request_id).await?,
+        };
+        if response.request_id != req.request_id && response.request_id != "-" {
+            return Err(AssociateError::Malformed("X-M2M-RI not echoed".into()));
+        }
+        if response.rsc != Rsc::Ok {
+            let body: Option<ErrorBody> = from_body(&response.body).ok();
+            return Err(AssociateError::Refused {
+                rsc: response.rsc,
+                error: body.map(|b| b.error),
+            });
+        }
+        from_body(&response.body).map_err(|e| AssociateError::Malformed(e.to_string()))
+    }
+
+    /// Waits until the registrar closes the association (close_notify), discarding any data:
+    /// `Ok` on a clean close, the error otherwise.
+    pub async fn wait_closed(&mut self) -> Result<(), AssociateError> {
+        match &mut self.conn {
+            Conn::Tls(tls) => {
+                let mut chunk = Zeroizing::new([0u8; READ_CHUNK]);
+                while tls.read(chunk.as_mut()).await? != 0 {}
+                Ok(())
+            }
+            Conn::Dtls(conn) => {
+                let mut buf = Zeroizing::new(vec![0u8; DTLS_RECV_BUF]);
+                while conn.recv(&mut buf).await? != 0 {}
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends close_notify and ends the association.
+    pub async fn close(self) -> Result<(), AssociateError> {
+        match self.conn {
+            Conn::Tls(mut tls) => Ok(tls.shutdown().await?),
+            Conn::Dtls(conn) => Ok(conn.close().await?),
+        }
+    }
+}
+
+async fn read_response(
+    tls: &mut TlsStream<TcpStream>,
+    buf: &mut Zeroizing<Vec<u8>>,
+) -> Result<Response, AssociateError> {
+    let mut chunk = Zeroizing::new([0u8; READ_CHUNK]);
+    loop {
+        match Response::decode(buf) {
+            Ok(Some((response, used))) => {
+                buf.drain(..used);
+                return Ok(response);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(AssociateError::Malformed(e.to_string())),
+        }
+        let n = tls.read(chunk.as_mut()).await?;
+        if n == 0 {
+            return Err(AssociateError::Closed);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_HEAD + MAX_BODY {
+            return Err(AssociateError::Malformed("response too large".into()));
+        }
+    }
+}
+
+/// Sends one request record, retransmitting after 1 s, doubling, up to 5 times.
+async fn exchange_dtls(
+    conn: &DtlsConnection,
+    out: &[u8],
+    request_id: &str,
+) -> Result<Response, AssociateError> {
+    let mut buf = Zeroizing::new(vec![0u8; DTLS_RECV_BUF]);
+    let mut wait = Duration::from_secs(1);
+    for _ in 0..=DTLS_RETRANSMISSIONS {
+        conn.send(out).await?;
+        let deadline = Instant::now() + wait;
+        loop {
+            let n = match tokio::time::timeout_at(deadline, conn.recv(&mut buf)).await {
+                Ok(r) => r?,
+                Err(_) => break,
+            };
+            if n == 0 {
+                return Err(AssociateError::Closed);
+            }
+            match Response::decode(&buf[..n]) {
+                Ok(Some((r, _))) if r.request_id == request_id || r.request_id == "-" => {
+                    return Ok(r)
+                }
+                // A late answer to an earlier request: keep waiting.
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(AssociateError::Malformed("truncated response".into())),
+                Err(e) => return Err(AssociateError::Malformed(e.to_string())),
+            }
+        }
+        wait *= 2;
+    }
+    Err(AssociateError::Transport(timed_out()))
+}
+
+fn request_id() -> String {
+    let mut rnd = [0u8; 8];
+    // An unpredictable request id is not a security property; fall back to the clock.
+    if getrandom::getrandom(&mut rnd).is_err() {
+        rnd = now().unix.0.to_be_bytes();
+    }
+    hex::encode(rnd)
+}
+
+/// Opens an association to the registrar at `addr` over `transport` with `psk_identity =
+/// key_id`, `psk = psk`. The handshake is bounded by [`HANDSHAKE_TIMEOUT`].
+async fn associate_with(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    key_id: &KeyId,
+    psk: Psk,
+) -> Result<RegistrarConnection, AssociateError> {
+    let psk = ClientPsk::new(key_id.as_bytes(), psk).map_err(m2msec::Error::from)?;
+    let config = Arc::new(
+        ClientConfig::builder(psk)
+            .suites(CipherSuite::ALL)
+            .build()
+            .map_err(m2msec::Error::from)?,
+    );
+    let addr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or(AssociateError::BadParameter("addr"))?;
+    let handshake = async {
+        Ok::<_, AssociateError>(match transport {
+            Transport::Tls => {
+                let tcp = TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                Conn::Tls(connect(tcp, config, None).await?)
+            }
+            Transport::Dtls => {
+                let local: SocketAddr = if addr.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let socket = UdpSocket::bind(local).await?;
+                socket.connect(addr).await?;
+                Conn::Dtls(connect_dtls(socket, config, None, DTLS_MTU).await?)
+            }
+        })
+    };
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| AssociateError::Transport(timed_out()))??;
+    Ok(RegistrarConnection {
+        conn,
+        buf: Zeroizing::new(Vec::new()),
+    })
+}
+
+/// Entity A's Pre-Provisioned association (draft 8.2.2.1): `psk_identity` = the entry's
+/// KpsaId, `psk` = its Kpsa, to the registrar at `addr` over `transport`. The entry's
+/// `thisEntityIdentifier`, if configured, is the origin to use with
+/// [`RegistrarConnection::association_info`].
+pub async fn associate_pre_provisioned(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    association: &PreProvisionedAssociation,
+) -> Result<RegistrarConnection, AssociateError> {
+    let c = association.credential();
+    associate_kpsa(addr, transport, c.kpsa_id(), c.kpsa_key()).await
+}
+
+/// [`associate_pre_provisioned`] with a bare KpsaId and Kpsa.
+pub async fn associate_kpsa(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    kpsa_id: &KeyId,
+    kpsa: &Kpsa,
+) -> Result<RegistrarConnection, AssociateError> {
+    associate_with(addr, transport, kpsa_id, kpsa.to_psk()).await
+}
+
+/// Entity A's MAF-based association (draft 8.2.3.1): `psk_identity` = `kc_id`
+/// (KcID@MAF-FQDN, from [`register_key`](super::maf::register_key)), `psk` = Kc.
+pub async fn associate_maf(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    kc_id: &KeyId,
+    kc: &Kc,
+) -> Result<RegistrarConnection, AssociateError> {
+    associate_with(addr, transport, kc_id, kc.to_psk()).await
+}
+
 /// Entity A's side of the association: a TLS-PSK client with `psk_identity = kc_id` and
-/// `psk = kc` to the registrar at `addr`.
+/// `psk = kc` to the registrar at `addr`, returning the bare TLS stream (see
+/// [`associate_maf`] for the connection type that can query the registrar).
 pub async fn associate(
     addr: impl ToSocketAddrs,
     kc_id: &KeyId,
