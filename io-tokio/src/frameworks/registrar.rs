@@ -1274,7 +1274,7 @@ impl From<m2msec::Error> for AssociateError {
 }
 
 enum Conn {
-    Tls(TlsStream<TcpStream>),
+    Tls(Box<TlsStream<TcpStream>>),
     Dtls(DtlsConnection),
 }
 
@@ -1470,7 +1470,7 @@ async fn associate_with(
             Transport::Tls => {
                 let tcp = TcpStream::connect(addr).await?;
                 let _ = tcp.set_nodelay(true);
-                Conn::Tls(connect(tcp, config, None).await?)
+                Conn::Tls(Box::new(connect(tcp, config, None).await?))
             }
             Transport::Dtls => {
                 let local: SocketAddr = if addr.is_ipv4() {
