@@ -21,8 +21,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -30,7 +32,9 @@ use std::time::Duration;
 use m2msec::dtls::{CookieListener, ListenerDecision, MIN_MTU};
 use m2msec::error::ApiMisuse;
 use m2msec::session::Stats;
-use m2msec::{ClientConfig, Event, Now, Output, ServerConfig, Session, SessionInfo, Transport};
+use m2msec::{
+    ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo, Transport,
+};
 use tokio::net::{ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep_until, Instant};
@@ -50,6 +54,16 @@ fn later(t: Instant, d: Duration) -> Instant {
         .or_else(|| t.checked_add(Duration::from_secs(86_400)))
         .unwrap_or(t)
 }
+
+/// The future an [`AsyncPskLookup`] returns.
+pub type PskLookupFuture = Pin<Box<dyn Future<Output = Option<Psk>> + Send>>;
+
+/// An asynchronous key lookup for a [`DtlsListener`] whose `ServerConfig` resolver answers
+/// `Defer` (e.g. `m2msec::config::DeferAll`): called with the client's PSK identity, its SNI
+/// host name and its address; `None` means unknown identity. The session waits (its
+/// handshake timeout keeps running) while the rest of the socket's peers are served.
+pub type AsyncPskLookup =
+    Arc<dyn Fn(Vec<u8>, Option<String>, SocketAddr) -> PskLookupFuture + Send + Sync>;
 
 /// Why a connection ended, kept so every later call can report it.
 #[derive(Clone, Debug)]
@@ -77,7 +91,8 @@ struct State {
     info: Option<SessionInfo>,
     /// The handle exists (server: handed to `accept`; client: returned by `connect_dtls`).
     announced: bool,
-    psk_needed: bool,
+    /// A `PskNeeded` not answered yet: (identity, server_name).
+    psk_request: Option<(Vec<u8>, Option<String>)>,
     peer_closed: bool,
     close_sent: bool,
     failed: Option<Fault>,
@@ -99,7 +114,7 @@ impl State {
             incoming: VecDeque::new(),
             info: None,
             announced: false,
-            psk_needed: false,
+            psk_request: None,
             peer_closed: false,
             close_sent: false,
             failed: None,
@@ -122,7 +137,10 @@ impl State {
                     data.get_or_insert_with(Vec::new).extend_from_slice(b);
                 }
                 Output::Event(Event::Connected(info)) => self.info = Some(info),
-                Output::Event(Event::PskNeeded { .. }) => self.psk_needed = true,
+                Output::Event(Event::PskNeeded {
+                    identity,
+                    server_name,
+                }) => self.psk_request = Some((identity, server_name)),
                 Output::Event(Event::PeerClosed) => self.peer_closed = true,
                 Output::Event(_) => {}
                 Output::BufferTooSmall { needed } => {
@@ -171,11 +189,9 @@ impl State {
         }
     }
 
-    /// Deferred key lookups are answered "unknown identity" (the listener takes a `PskTable` or
-    /// a resolver that answers at once).
+    /// Without an [`AsyncPskLookup`], deferred key lookups are answered "unknown identity".
     fn answer_psk(&mut self, now: Now, out: &mut Vec<Vec<u8>>) {
-        while self.psk_needed && self.failed.is_none() {
-            self.psk_needed = false;
+        while self.psk_request.take().is_some() && self.failed.is_none() {
             let r = self.session.provide_psk(now, None);
             self.after(r, out);
         }
@@ -611,6 +627,30 @@ impl DtlsListener {
         mtu: usize,
         options: DtlsListenerOptions,
     ) -> Result<Self, Error> {
+        Self::from_socket_with_lookup(socket, config, mtu, options, None)
+    }
+
+    /// Like [`bind_with`](Self::bind_with), answering deferred key lookups with `lookup`
+    /// (asynchronously: other peers are served meanwhile).
+    pub async fn bind_with_lookup(
+        addr: impl ToSocketAddrs,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: AsyncPskLookup,
+    ) -> Result<Self, Error> {
+        let socket = UdpSocket::bind(addr).await?;
+        Self::from_socket_with_lookup(socket, config, mtu, options, Some(lookup))
+    }
+
+    /// Like [`from_socket`](Self::from_socket), answering deferred key lookups with `lookup`.
+    pub fn from_socket_with_lookup(
+        socket: UdpSocket,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: Option<AsyncPskLookup>,
+    ) -> Result<Self, Error> {
         if mtu < MIN_MTU {
             return Err(m2msec::Error::from(ApiMisuse::MtuTooSmall).into());
         }
@@ -629,6 +669,7 @@ impl DtlsListener {
             options,
             accepted: tx,
             shared: shared.clone(),
+            lookup,
         };
         let driver = Driver::new(
             Arc::new(socket),
@@ -704,6 +745,7 @@ struct ServerPart {
     options: DtlsListenerOptions,
     accepted: mpsc::Sender<Accepted>,
     shared: Arc<Shared>,
+    lookup: Option<AsyncPskLookup>,
 }
 
 /// The peer bytes the cookie covers: the IP address octets and the port.
@@ -858,12 +900,15 @@ impl Driver {
             self.conns.get(&peer).cloned()
         };
         match conn {
-            Some(c) => Self::feed(&c, d, out),
+            Some(c) => {
+                let lookup = self.server.as_ref().and_then(|s| s.lookup.clone());
+                Self::feed(&c, d, out, lookup.as_ref());
+            }
             None => self.new_peer(peer, d, out),
         }
     }
 
-    fn feed(c: &Conn, d: &[u8], out: &mut Outbox) {
+    fn feed(c: &Arc<Conn>, d: &[u8], out: &mut Outbox, lookup: Option<&AsyncPskLookup>) {
         let mut o = Vec::new();
         {
             let mut st = c.lock();
@@ -874,10 +919,40 @@ impl Driver {
             st.last_activity = Instant::now();
             let r = st.session.handle_input(now, d);
             st.after(r, &mut o);
-            st.answer_psk(now, &mut o);
+            match (lookup, st.psk_request.take()) {
+                (Some(lookup), Some((identity, sni))) if st.failed.is_none() => {
+                    tokio::spawn(Self::lookup(c.clone(), lookup(identity, sni, c.peer)));
+                }
+                (_, request) => {
+                    st.psk_request = request;
+                    st.answer_psk(now, &mut o);
+                }
+            }
         }
         out.extend(o.into_iter().map(|d| (c.peer, d)));
         c.readable.notify_waiters();
+    }
+
+    /// Waits for a key lookup, resumes the session with its answer and sends what follows.
+    async fn lookup(c: Arc<Conn>, lookup: PskLookupFuture) {
+        let psk = lookup.await;
+        let mut o = Vec::new();
+        {
+            let mut st = c.lock();
+            // Failed (e.g. the handshake timeout) or dropped meanwhile: nothing to resume.
+            if st.failed.is_some() || st.handle_dropped {
+                return;
+            }
+            let now = c.now();
+            let r = st.session.provide_psk(now, psk);
+            st.after(r, &mut o);
+            st.answer_psk(now, &mut o);
+        }
+        // Best effort like every datagram: a lost flight is recovered by the timers.
+        let _ = c.transmit(&o).await;
+        c.readable.notify_waiters();
+        // The driver re-reads the session's timers and announces the connection.
+        c.driver.notify_one();
     }
 
     fn new_peer(&mut self, peer: SocketAddr, d: &[u8], out: &mut Outbox) {
@@ -916,7 +991,8 @@ impl Driver {
                     driver: self.wake.clone(),
                 });
                 self.conns.insert(peer, conn.clone());
-                Self::feed(&conn, d, out);
+                let lookup = s.lookup.clone();
+                Self::feed(&conn, d, out, lookup.as_ref());
             }
             _ => bump(&counters.dropped),
         }

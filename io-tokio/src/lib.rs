@@ -29,7 +29,8 @@ pub mod node;
 pub mod store;
 
 pub use dtls::{
-    connect_dtls, Accepted, DtlsConnection, DtlsListener, DtlsListenerOptions, ListenerStats,
+    connect_dtls, Accepted, AsyncPskLookup, DtlsConnection, DtlsListener, DtlsListenerOptions,
+    ListenerStats, PskLookupFuture,
 };
 
 /// Size of the buffers handed to the core and to the transport: one TLS record and then some.

@@ -163,10 +163,10 @@ impl RunningMef {
     }
 }
 
-fn mef_parts(
-    config: &MefConfig,
-    service: &Service,
-) -> Result<(Arc<MafDirectory>, Vec<(KeyId, Psk)>, Lifespan), NodeError> {
+/// The MEF's MAF directory, the MAFs' PSKs and the Ke lifetime.
+type MefParts = (Arc<MafDirectory>, Vec<(KeyId, Psk)>, Lifespan);
+
+fn mef_parts(config: &MefConfig, service: &Service) -> Result<MefParts, NodeError> {
     let mut entries = Vec::new();
     let mut psks = Vec::new();
     for (i, m) in service.mafs.iter().enumerate() {

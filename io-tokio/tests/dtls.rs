@@ -467,3 +467,96 @@ async fn junk_from_unknown_peers_is_dropped_and_the_listener_goes_on() {
     assert_eq!(&buf[..n], b"still fine");
     assert_eq!(l.stats().dropped, 6, "{:?}", l.stats());
 }
+
+/// A deferring server answered by an asynchronous lookup: a slow lookup for one peer does not
+/// hold up another peer's handshake, an unknown identity fails with unknown_psk_identity, and
+/// the lookup sees the identity, the SNI and the peer address.
+#[tokio::test]
+async fn async_psk_lookup_serves_other_peers_meanwhile() {
+    use m2msec::config::DeferAll;
+    use m2msec_tokio::AsyncPskLookup;
+    use std::sync::Mutex;
+
+    type Seen = Vec<(Vec<u8>, Option<String>, std::net::SocketAddr)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let lookup: AsyncPskLookup = {
+        let seen = seen.clone();
+        Arc::new(move |identity: Vec<u8>, sni: Option<String>, peer| {
+            seen.lock().unwrap().push((identity.clone(), sni, peer));
+            let mut release = release_rx.clone();
+            Box::pin(async move {
+                match identity.as_slice() {
+                    b"slow" => {
+                        // Waits until the fast peer is connected.
+                        while !*release.borrow() {
+                            release.changed().await.ok()?;
+                        }
+                        Some(Psk::new(&KEY).unwrap())
+                    }
+                    b"fast" => Some(Psk::new(&KEY).unwrap()),
+                    _ => None,
+                }
+            })
+        })
+    };
+    let server = Arc::new(
+        ServerConfig::builder(Box::new(DeferAll))
+            .retransmit(fast())
+            .build()
+            .unwrap(),
+    );
+    let mut listener = DtlsListener::bind_with_lookup(
+        "127.0.0.1:0",
+        server,
+        MTU,
+        DtlsListenerOptions::default(),
+        lookup,
+    )
+    .await
+    .unwrap();
+    let addr = listener.local_addr();
+    let client = |id: &'static [u8]| {
+        let cfg = Arc::new(
+            ClientConfig::builder(ClientPsk::new(id, Psk::new(&KEY).unwrap()).unwrap())
+                .retransmit(fast())
+                .build()
+                .unwrap(),
+        );
+        async move { connect_dtls(udp_to(addr).await, cfg, Some("b.example.com"), MTU).await }
+    };
+    let slow = tokio::spawn(client(b"slow"));
+    // Let the slow handshake reach its lookup first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fast_conn = timeout(LIMIT, client(b"fast")).await.unwrap().unwrap();
+    assert!(!slow.is_finished(), "the slow lookup is still pending");
+    release_tx.send(true).unwrap();
+    let slow_conn = timeout(LIMIT, slow).await.unwrap().unwrap().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let c = timeout(LIMIT, listener.accept()).await.unwrap().unwrap();
+        ids.push(c.info().psk_identity.clone());
+        let theirs = if c.info().psk_identity == b"fast" {
+            &fast_conn
+        } else {
+            &slow_conn
+        };
+        assert_eq!(exporter(&c), exporter(theirs));
+    }
+    assert_eq!(ids, [b"fast".to_vec(), b"slow".to_vec()]);
+
+    let unknown = timeout(LIMIT, client(b"nobody")).await.unwrap();
+    match unknown {
+        Err(Error::Tls(m2msec::Error::AlertReceived(d))) => {
+            assert_eq!(d, m2msec::enums::AlertDescription::UnknownPskIdentity)
+        }
+        other => panic!("{other:?}"),
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for (identity, sni, peer) in seen.iter() {
+        assert!([&b"slow"[..], b"fast", b"nobody"].contains(&identity.as_slice()));
+        assert_eq!(sni.as_deref(), Some("b.example.com"));
+        assert!(peer.ip().is_loopback());
+    }
+}
