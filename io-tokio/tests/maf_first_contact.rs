@@ -536,3 +536,102 @@ async fn km_is_released_after_a_mef_restart() {
     maf.shutdown().await.unwrap();
     mef.shutdown().await.unwrap();
 }
+
+/// A `MakeWriter` collecting the log output of the current thread's tests.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn logs_name_identities_and_refusals_but_no_keys() {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    // Global: a thread-local default can miss events whose callsites other tests of this binary
+    // registered concurrently (tracing caches their interest). Other tests' events land here too;
+    // none may carry a key either.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let dir = TempDir::new("logs");
+    let mef_store = open_mef_store(&dir).await;
+    let mef = start_mef(&mef_store, Transport::Tls).await;
+    let mef_addr = mef.local_addr().unwrap();
+    let e = enrol_via(mef_addr, Transport::Tls).await;
+    let (maf, _store) = start_maf(
+        MAF1_ID,
+        maf_psk(MAF1_PSK_ID, &MAF1_PSK),
+        mef_addr,
+        Transport::Tls,
+        Transport::Tls,
+    )
+    .await;
+    let creds = enrolee_creds(&e, MAF1_ID);
+    let maf_addr = maf.local_addr().unwrap();
+    let reg = register_client_via(maf_addr, Transport::Tls, &creds, unix_now() + 600)
+        .await
+        .unwrap();
+    let later = MafCredentials {
+        psk_identity: reg.km_id.as_str().into(),
+        ..creds.clone()
+    };
+    let (_, kc, _) = register_key_via(maf_addr, Transport::Tls, &later, &[ID_B], unix_now() + 600)
+        .await
+        .unwrap();
+    // A refusal: a target that is no valid CSE-ID / AE-ID.
+    let err = register_key_via(
+        maf_addr,
+        Transport::Tls,
+        &later,
+        &["not an id"],
+        unix_now() + 600,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.rsc(),
+        Some(m2msec::frameworks::binding::Rsc::BadRequest)
+    );
+    maf.shutdown().await.unwrap();
+    mef.shutdown().await.unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("MEF handshake completed"), "{text}");
+    assert!(text.contains("MAF handshake completed"), "{text}");
+    assert!(text.contains(e.ke_id.as_str()), "{text}");
+    assert!(text.contains(reg.km_id.as_str()), "{text}");
+    assert!(text.contains("first contact: Km stored"), "{text}");
+    assert!(text.contains("request refused"), "{text}");
+    assert!(text.contains("rsc=4000"), "{text}");
+    assert!(text.contains("parameter=\"targetIDs\""), "{text}");
+    let lower = text.to_ascii_lowercase();
+    for secret in [
+        hex::encode(e.ke.expose()),
+        hex::encode(creds.key.expose()),
+        hex::encode(kc.expose()),
+        hex::encode(KPM),
+        hex::encode(MAF1_PSK),
+    ] {
+        assert!(!lower.contains(&secret), "a key in the logs");
+    }
+}
