@@ -225,7 +225,7 @@ fn alert(e: &AssociateError) -> Option<AlertDescription> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn pre_provisioned_binds_the_configured_ida() {
     for transport in TRANSPORTS {
         let (addr, handle, mut events) = serve(Registrar::from_config(config_b()), transport).await;
@@ -293,7 +293,7 @@ async fn pre_provisioned_binds_the_configured_ida() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn kpsa_id_compares_by_the_key_id_rules() {
     // K2/K4: the FQDN compares case-insensitively, a KpsaID's relative part exactly.
     let (addr, handle, mut events) =
@@ -320,7 +320,7 @@ async fn kpsa_id_compares_by_the_key_id_rules() {
     handle.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn wrong_kpsa_fails_on_both_sides() {
     let wrong = Kpsa::new([0x5B; 32]);
     // TLS: the registrar cannot authenticate A's Finished and says so (bad_record_mac).
@@ -361,7 +361,7 @@ async fn wrong_kpsa_fails_on_both_sides() {
     handle.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn unknown_kpsa_id_is_refused() {
     for transport in TRANSPORTS {
         let (addr, handle, mut events) = serve(Registrar::from_config(config_b()), transport).await;
@@ -382,7 +382,7 @@ async fn unknown_kpsa_id_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn expired_association_configuration_is_refused() {
     for transport in TRANSPORTS {
         let (addr, handle, mut events) = serve(Registrar::from_config(config_b()), transport).await;
@@ -432,7 +432,7 @@ async fn expired_association_configuration_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn maf_based_binds_ida_over_tls_and_dtls() {
     let (maf, _maf_task) = start_maf().await;
     for transport in TRANSPORTS {
@@ -498,7 +498,7 @@ async fn maf_based_binds_ida_over_tls_and_dtls() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn kc_from_a_peer_b_is_not_configured_for_is_refused() {
     let (maf, _maf_task) = start_maf().await;
     // C may name B at the MAF, and the MAF releases that Kc to B; but B's configuration has
@@ -550,7 +550,7 @@ async fn kc_from_a_peer_b_is_not_configured_for_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn expired_kc_is_refused() {
     let (maf, _maf_task) = start_maf().await;
     for transport in TRANSPORTS {
@@ -580,7 +580,7 @@ async fn expired_kc_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn association_is_closed_at_its_lifespan() {
     for transport in TRANSPORTS {
         let (addr, handle, mut events) = serve(Registrar::from_config(config_b()), transport).await;

@@ -19,11 +19,9 @@
 //! serving loop ([`Registrar::bind`], [`Registrar::bind_dtls`]) sends close_notify at the
 //! deadline; [`Registrar::accept`] leaves that to its caller ([`Association::close_at`]).
 //!
-//! Over DTLS the listener's key lookup is synchronous (`PskResolver`; `DtlsListener` answers a
-//! deferred lookup "unknown"), so the MAF retrieval runs inside the lookup with
-//! `tokio::task::block_in_place`: it needs the multi-thread runtime (on a current-thread runtime
-//! a MAF-based DTLS association is refused with [`LookupFailure::NeedsMultiThreadRuntime`]) and
-//! holds that listener's driver for the retrieval's duration (bounded by the handshake timeout).
+//! Over DTLS the listener defers the key lookup to [`DtlsListener::bind_with_lookup`]: the MAF
+//! retrieval runs asynchronously while the socket's other peers are served, and the binding it
+//! found is kept per peer address until the connection is accepted.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use m2msec::config::{PskLookup, PskResolver};
+use m2msec::config::DeferAll;
 use m2msec::frameworks::binding::{
     from_body, to_body, AssociationInfoResponse, ErrorBody, Method, Request, Response, Route, Rsc,
     MAX_BODY, MAX_HEAD,
@@ -56,8 +54,8 @@ use super::maf::{
 };
 use super::Transport;
 use crate::{
-    accept_with_async, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener,
-    DtlsListenerOptions, Error, TlsStream,
+    accept_with_async, connect, connect_dtls, Accepted, AsyncPskLookup, DtlsConnection,
+    DtlsListener, DtlsListenerOptions, Error, TlsStream,
 };
 
 /// The MTU of the registrar's DTLS sessions (fits any IPv6 path).
@@ -205,8 +203,6 @@ pub enum LookupFailure {
     /// The Kc's source (IdA) is no `otherEntityIdentifier` of a MAF-based association of this
     /// end-point.
     NotConfiguredPeer(String),
-    /// A MAF-based association over DTLS on a current-thread runtime (see the module docs).
-    NeedsMultiThreadRuntime,
 }
 
 impl LookupFailure {
@@ -220,7 +216,6 @@ impl LookupFailure {
             Self::UnknownIdentity => Refusal::UnknownIdentity,
             Self::AssociationExpired(_) => Refusal::AssociationExpired,
             Self::NotConfiguredPeer(_) => Refusal::NotConfiguredPeer,
-            Self::NeedsMultiThreadRuntime => Refusal::LookupUnavailable,
         }
     }
 }
@@ -237,9 +232,6 @@ impl fmt::Display for LookupFailure {
             Self::AssociationExpired(e) => write!(f, "{e}"),
             Self::NotConfiguredPeer(id) => {
                 write!(f, "Kc source {id} is not a configured MAF-based peer")
-            }
-            Self::NeedsMultiThreadRuntime => {
-                f.write_str("MAF retrieval over DTLS needs the multi-thread runtime")
             }
         }
     }
@@ -261,8 +253,6 @@ pub enum Refusal {
     KcExpired,
     /// See [`LookupFailure::Retrieval`].
     Retrieval,
-    /// See [`LookupFailure::NeedsMultiThreadRuntime`].
-    LookupUnavailable,
     /// The key was found and the handshake failed anyway (wrong key: `bad_record_mac`, a
     /// protocol error, the transport).
     HandshakeFailed,
@@ -427,7 +417,7 @@ pub struct Registrar {
     max_connections: usize,
     events: Option<mpsc::Sender<RegistrarEvent>>,
     /// DTLS: what the synchronous lookup bound, by identity, until the connection is accepted.
-    dtls_bound: Mutex<HashMap<Vec<u8>, Bound>>,
+    dtls_bound: Mutex<HashMap<SocketAddr, (Vec<u8>, Bound)>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -710,6 +700,31 @@ impl Registrar {
         (Some(kc.to_psk()), Lookup::Found(bound))
     }
 
+    /// The DTLS listener's key lookup: records the binding for `peer` until the connection is
+    /// accepted (bounded: one entry per handshaking peer of the listener's session table).
+    async fn dtls_lookup(&self, identity: Vec<u8>, peer: SocketAddr) -> Option<Psk> {
+        match self.lookup(&identity).await {
+            (Some(psk), Lookup::Found(bound)) => {
+                if let Ok(mut m) = self.dtls_bound.lock() {
+                    m.insert(peer, (identity, bound));
+                }
+                Some(psk)
+            }
+            (_, Lookup::Failed(f)) => {
+                let error = f.to_string();
+                self.refused(
+                    Transport::Dtls,
+                    Some(peer),
+                    Some(&identity),
+                    f.refusal(),
+                    error,
+                );
+                None
+            }
+            (None, Lookup::Found(_)) => None,
+        }
+    }
+
     async fn lookup(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
         match self.classify(identity) {
             Classified::PreProvisioned(psk, bound) => (Some(psk), Lookup::Found(bound)),
@@ -719,29 +734,6 @@ impl Registrar {
                     return (None, Lookup::Failed(LookupFailure::UnknownIdentity));
                 };
                 let retrieved = retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative()).await;
-                self.maf_outcome(kc_id, retrieved)
-            }
-        }
-    }
-
-    /// The synchronous lookup of the DTLS listener (see the module docs).
-    fn lookup_blocking(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
-        match self.classify(identity) {
-            Classified::PreProvisioned(psk, bound) => (Some(psk), Lookup::Found(bound)),
-            Classified::Failed(f) => (None, Lookup::Failed(f)),
-            Classified::Maf(kc_id) => {
-                let Some(maf) = &self.maf else {
-                    return (None, Lookup::Failed(LookupFailure::UnknownIdentity));
-                };
-                let handle = match tokio::runtime::Handle::try_current() {
-                    Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => h,
-                    _ => return (None, Lookup::Failed(LookupFailure::NeedsMultiThreadRuntime)),
-                };
-                let retrieval = retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative());
-                let retrieved = tokio::task::block_in_place(|| {
-                    handle.block_on(tokio::time::timeout(self.handshake_timeout, retrieval))
-                })
-                .unwrap_or_else(|_| Err(MafClientError::Transport(timed_out())));
                 self.maf_outcome(kc_id, retrieved)
             }
         }
@@ -845,10 +837,17 @@ impl Registrar {
     /// task; see [`RegistrarHandle`]. The listener's handshake timeout is the registrar's.
     pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<RegistrarHandle, Error> {
         let this = Arc::new(self);
-        let config = ServerConfig::builder(Box::new(DtlsLookup(Arc::clone(&this))))
+        let config = ServerConfig::builder(Box::new(DeferAll))
             .suites(CipherSuite::ALL)
             .build()
             .map_err(m2msec::Error::from)?;
+        let lookup: AsyncPskLookup = {
+            let this = Arc::clone(&this);
+            Arc::new(move |identity: Vec<u8>, _sni, peer: SocketAddr| {
+                let this = Arc::clone(&this);
+                Box::pin(async move { this.dtls_lookup(identity, peer).await })
+            })
+        };
         let options = DtlsListenerOptions {
             max_sessions: this.max_connections,
             handshake_timeout: this.handshake_timeout,
@@ -856,7 +855,9 @@ impl Registrar {
             idle_timeout: None,
             ..DtlsListenerOptions::default()
         };
-        let listener = DtlsListener::bind_with(addr, Arc::new(config), DTLS_MTU, options).await?;
+        let listener =
+            DtlsListener::bind_with_lookup(addr, Arc::new(config), DTLS_MTU, options, lookup)
+                .await?;
         let local_addr = Some(listener.local_addr());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(this.serve_dtls(listener, stopped));
@@ -1013,24 +1014,18 @@ impl Registrar {
             .dtls_bound
             .lock()
             .ok()
-            .and_then(|mut m| m.remove(&identity));
-        let bound = match bound {
-            Some(b) => b,
-            // Two concurrent handshakes with one identity: the other took the record.
-            None => match self.classify(&identity) {
-                Classified::PreProvisioned(_, b) => b,
-                _ => {
-                    self.refused(
-                        Transport::Dtls,
-                        Some(peer),
-                        Some(&identity),
-                        Refusal::HandshakeFailed,
-                        "no binding recorded for the identity".to_owned(),
-                    );
-                    let _ = conn.close().await;
-                    return;
-                }
-            },
+            .and_then(|mut m| m.remove(&peer))
+            .filter(|(id, _)| *id == identity);
+        let Some((_, bound)) = bound else {
+            self.refused(
+                Transport::Dtls,
+                Some(peer),
+                Some(&identity),
+                Refusal::HandshakeFailed,
+                "no binding recorded for the peer".to_owned(),
+            );
+            let _ = conn.close().await;
+            return;
         };
         let info = bound.info(conn.info().suite, Transport::Dtls);
         self.accepted(Some(peer), &info);
@@ -1078,30 +1073,6 @@ impl Registrar {
                 let _ = conn.close().await;
                 return CloseReason::Malformed;
             }
-        }
-    }
-}
-
-/// The DTLS listener's key lookup (see the module docs).
-struct DtlsLookup(Arc<Registrar>);
-
-impl PskResolver for DtlsLookup {
-    fn resolve(&self, identity: &[u8], _server_name: Option<&str>) -> PskLookup {
-        let registrar = &self.0;
-        match registrar.lookup_blocking(identity) {
-            (Some(psk), Lookup::Found(bound)) => {
-                if let Ok(mut m) = registrar.dtls_bound.lock() {
-                    // Bounded by the identities that resolve (configured or MAF-registered).
-                    m.insert(identity.to_vec(), bound);
-                }
-                PskLookup::Found(psk)
-            }
-            (_, Lookup::Failed(f)) => {
-                let error = LookupFailure::to_string(&f);
-                registrar.refused(Transport::Dtls, None, Some(identity), f.refusal(), error);
-                PskLookup::Unknown
-            }
-            (None, Lookup::Found(_)) => PskLookup::Unknown,
         }
     }
 }
