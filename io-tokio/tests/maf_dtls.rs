@@ -341,8 +341,18 @@ async fn dtls_key_registration_uses_the_dtls_exporter() {
 #[tokio::test]
 async fn dtls_km_id_known_only_from_the_store() {
     // A KmID this MAF assigned earlier (e.g. before a restart): not configured, in the store
-    // only. The DTLS resolver cannot wait for the store; it refuses once, loads the key in the
-    // background and the client's retry succeeds.
+    // only. bind_dtls suspends the handshake while the store answers.
+    km_id_from_the_store(false).await;
+}
+
+#[tokio::test]
+async fn dtls_km_id_from_the_store_with_the_synchronous_resolver() {
+    // A listener without an asynchronous lookup (dtls_server_config): the resolver refuses once,
+    // loads the key in the background and the client's retry succeeds.
+    km_id_from_the_store(true).await;
+}
+
+async fn km_id_from_the_store(synchronous: bool) {
     let store = memory_store();
     let km_id = KeyId::parse(
         IdKind::Km,
@@ -363,7 +373,21 @@ async fn dtls_km_id_known_only_from_the_store() {
         )
         .await
         .unwrap();
-    let (maf, addr) = start_dtls(&store).await;
+    let (maf, addr) = if synchronous {
+        let service = Arc::new(MafService::new(maf_server(), Arc::clone(&store)));
+        let listener =
+            m2msec_tokio::DtlsListener::bind("127.0.0.1:0", service.dtls_server_config(), 1232)
+                .await
+                .unwrap();
+        let addr = listener.local_addr();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(Arc::clone(&service).serve_dtls(listener, stopped));
+        drop(service);
+        (Stop::Raw(stop, task), addr)
+    } else {
+        let (h, a) = start_dtls(&store).await;
+        (Stop::Handle(h), a)
+    };
     let creds = MafCredentials {
         maf_fqdn: MAF.into(),
         psk_identity: km_id.as_str().into(),
@@ -424,7 +448,7 @@ async fn dtls_km_id_known_only_from_the_store() {
         "{err:?}"
     );
     assert_eq!(store_len(&store), 3);
-    maf.shutdown().await.unwrap();
+    maf.stop().await;
 }
 
 #[tokio::test]
@@ -485,4 +509,25 @@ async fn idle_tls_connection_is_closed_after_the_idle_timeout() {
     assert!(read.is_ok(), "the MAF did not close an idle connection");
     assert!(out.is_empty());
     maf.shutdown().await.unwrap();
+}
+
+/// How a test stops a DTLS MAF.
+enum Stop {
+    Handle(ServiceHandle),
+    Raw(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ),
+}
+
+impl Stop {
+    async fn stop(self) {
+        match self {
+            Self::Handle(h) => h.shutdown().await.unwrap(),
+            Self::Raw(stop, task) => {
+                stop.send(true).unwrap();
+                task.await.unwrap().unwrap();
+            }
+        }
+    }
 }

@@ -20,15 +20,15 @@
 //! [`MafService::with_idle_timeout`], the connections served at once by
 //! [`MafService::with_max_connections`].
 //!
-//! **DTLS and the key lookup.** Over TLS the handshake suspends on the client's identity while
-//! the service looks the key up (configured KmID, Km record in the store, or first contact at the
-//! MEF). [`DtlsListener`] cannot suspend a handshake (it answers a deferred lookup "unknown
-//! identity"), so the DTLS listener's resolver answers at once from what the service knows
-//! synchronously: the configured KmIDs, and every Km record this service has read or stored
-//! since it started. On a miss for an identity of this MAF (a KmID it assigned, or a KeID) the
-//! resolver answers `unknown_psk_identity` and starts the same asynchronous lookup as TLS in the
-//! background; the `_via(.., Transport::Dtls, ..)` clients retry a handshake refused with
-//! `unknown_psk_identity` a few times ([`DTLS_LOOKUP_RETRIES`]), so the retry finds the key.
+//! **DTLS and the key lookup.** [`MafService::bind_dtls`] builds its [`DtlsListener`] with an
+//! asynchronous key lookup ([`MafService::dtls_lookup`]): the handshake suspends on the
+//! client's identity exactly as over TLS. For a listener built without one,
+//! [`MafService::dtls_server_config`] gives a resolver that answers at once from what the
+//! service knows synchronously (the configured KmIDs, every Km record it has read or stored since
+//! it started); on a miss for an identity of this MAF (a KmID it assigned, or a KeID) it answers
+//! `unknown_psk_identity` and runs the same lookup in the background. The
+//! `_via(.., Transport::Dtls, ..)` clients therefore retry a handshake refused with
+//! `unknown_psk_identity` a few times ([`DTLS_LOOKUP_RETRIES`]).
 //!
 //! Logs (`tracing`): handshakes completed (transport, peer, PSK identity), requests answered
 //! (target, status), refusals (status, error text, parameter), handshake failures. Never key
@@ -71,8 +71,8 @@ use super::mef::{
 use super::Transport;
 use crate::store::AsyncKeyStore;
 use crate::{
-    accept_with_async, connect, Accepted, DtlsConnection, DtlsListener, DtlsListenerOptions, Error,
-    TlsStream,
+    accept_with_async, connect, Accepted, AsyncPskLookup, DtlsConnection, DtlsListener,
+    DtlsListenerOptions, Error, PskLookupFuture, TlsStream,
 };
 
 /// The future a [`FetchKm`] returns.
@@ -420,9 +420,11 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         Ok(())
     }
 
-    /// The PSK resolver of this service's DTLS listener (see the module documentation): answers
-    /// at once from the configured KmIDs and the Km this service knows, and starts a background
-    /// lookup on a miss. Holds only a weak reference to the service.
+    /// A DTLS `ServerConfig` for a listener built without an asynchronous lookup (e.g. with
+    /// [`DtlsListener::bind_with`]; [`bind_dtls`](Self::bind_dtls) does not need it): its resolver
+    /// answers at once from the configured KmIDs and the Km this service knows, and starts a
+    /// background lookup on a miss (see the module documentation). Holds only a weak reference
+    /// to the service.
     #[must_use]
     pub fn dtls_server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
         let resolver = DtlsResolver {
@@ -433,6 +435,25 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
                 .suites(CipherSuite::ALL)
                 .build()
                 .expect("a TLS-PSK server configuration with every suite is valid"),
+        )
+    }
+
+    /// The asynchronous key lookup of [`bind_dtls`](Self::bind_dtls)'s listener (its
+    /// `ServerConfig` defers every identity): the same lookup as over TLS (configured KmID, Km
+    /// record in the store, first contact at the MEF), the handshake suspended meanwhile. Holds
+    /// only a weak reference to the service.
+    #[must_use]
+    pub fn dtls_lookup(self: &Arc<Self>) -> AsyncPskLookup {
+        let service = Arc::downgrade(self);
+        Arc::new(
+            move |identity: Vec<u8>, _sni: Option<String>, _peer: SocketAddr| {
+                let service = service.clone();
+                let lookup: PskLookupFuture = Box::pin(async move {
+                    let service = service.upgrade()?;
+                    service.lookup(identity).await
+                });
+                lookup
+            },
         )
     }
 
@@ -447,8 +468,14 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             idle_timeout: Some(this.idle_timeout),
             ..DtlsListenerOptions::default()
         };
-        let listener =
-            DtlsListener::bind_with(addr, this.dtls_server_config(), DTLS_MTU, options).await?;
+        let listener = DtlsListener::bind_with_lookup(
+            addr,
+            server_tls(),
+            DTLS_MTU,
+            options,
+            this.dtls_lookup(),
+        )
+        .await?;
         let local_addr = Some(listener.local_addr());
         Ok(ServiceHandle::spawn(local_addr, move |stop| {
             this.serve_dtls(listener, stop)
