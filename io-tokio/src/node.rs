@@ -12,15 +12,25 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use m2msec::frameworks::binding::AssociationInfoResponse;
 use m2msec::frameworks::config::{EndPointConfig, Lifespan, MefConfig};
+use m2msec::frameworks::maf::MafServer;
 use m2msec::frameworks::mef::{MafDirectory, MafEntry};
 use m2msec::keys::{km, IdKind, Ke, KeyId, Km};
 use m2msec::store::{KeyKind, KeyRecord, KeySecret};
-use m2msec::{Psk, UnixTime};
+use m2msec::{ClientPsk, Psk, UnixTime};
 use tokio::net::lookup_host;
+use tokio::sync::mpsc;
 
 use crate::config_toml::{self, Config, LoadError, Node, Service, Uri};
-use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService};
+use crate::frameworks::maf::{
+    mef_fetch_km, register_client_via, register_key_via, MafCredentials, MafService,
+};
+use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService, ServiceHandle};
+use crate::frameworks::registrar::{
+    associate_maf, associate_pre_provisioned, AssociateError, Registrar, RegistrarConnection,
+    RegistrarEvent, RegistrarHandle,
+};
 use crate::frameworks::Transport;
 use crate::store::{AsyncKeyStore, RedbKeyStore};
 
@@ -366,4 +376,430 @@ pub async fn stored_enrolment(
         maf_uri.clone(),
         r.not_after,
     )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registrar (Entity B)
+
+/// A running registrar: its listeners and the events of both.
+#[derive(Debug)]
+pub struct RunningRegistrar {
+    /// The TLS listener, if configured.
+    pub tls: Option<RegistrarHandle>,
+    /// The DTLS listener, if configured.
+    pub dtls: Option<RegistrarHandle>,
+    /// Associations accepted, refused and closed (no key material).
+    pub events: mpsc::Receiver<RegistrarEvent>,
+}
+
+impl RunningRegistrar {
+    /// The URIs the registrar serves.
+    #[must_use]
+    pub fn uris(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.tls.as_ref().and_then(RegistrarHandle::local_addr) {
+            out.push(format!("https://{a}"));
+        }
+        if let Some(a) = self.dtls.as_ref().and_then(RegistrarHandle::local_addr) {
+            out.push(format!("coaps://{a}"));
+        }
+        out
+    }
+
+    /// Stops both listeners and their associations.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        if let Some(h) = self.tls {
+            h.shutdown().await?;
+        }
+        if let Some(h) = self.dtls {
+            h.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts a registrar (Entity B) from an end-point file: its pre-provisioned associations and,
+/// with `[mafBased.credential]` and `[service] mafUri`, MAF-based associations.
+pub async fn start_registrar(node: Node) -> Result<RunningRegistrar, NodeError> {
+    let Config::EndPoint(ep) = node.config else {
+        return Err(NodeError::WrongRole {
+            expected: "field-end-point or infrastructure-end-point",
+        });
+    };
+    let service = node.service;
+    if service.listen.is_none() && service.listen_dtls.is_none() {
+        return Err(NodeError::Missing("service.listen or service.listenDtls"));
+    }
+    let config: Arc<EndPointConfig> = Arc::from(ep);
+    let (tx, events) = mpsc::channel(1024);
+    let build = || -> Result<Registrar, NodeError> {
+        let r = Registrar::from_config(Arc::clone(&config)).with_events(tx.clone());
+        match (&service.maf_uri, config.maf_credential()) {
+            (Some(uri), Some(_)) => r
+                .with_maf(uri.authority.clone(), uri.transport)
+                .map_err(|e| NodeError::Invalid(format!("[service] mafUri: {e}"))),
+            (None, Some(_)) => Err(NodeError::Missing("service.mafUri")),
+            _ => Ok(r),
+        }
+    };
+    let tls = match service.listen {
+        Some(addr) => Some(build()?.bind(addr).await?),
+        None => None,
+    };
+    let dtls = match service.listen_dtls {
+        Some(addr) => Some(
+            build()?
+                .bind_dtls(addr)
+                .await
+                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(RunningRegistrar { tls, dtls, events })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entity A
+
+/// The association frameworks of an Entity A.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framework {
+    /// Pre-Provisioned Symmetric Key (draft 8.2.2.1): Kpsa/KpsaId.
+    PreProvisioned,
+    /// MAF-based (draft 8.2.3.1): Kc/KcID from the MAF.
+    MafBased,
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::PreProvisioned => "pre-provisioned",
+            Self::MafBased => "maf-based",
+        })
+    }
+}
+
+/// What an association gave Entity A.
+#[derive(Debug)]
+pub struct Associated {
+    /// The framework used.
+    pub framework: Framework,
+    /// TLS or DTLS.
+    pub transport: Transport,
+    /// The negotiated suite.
+    pub suite: m2msec::CipherSuite,
+    /// This entity (IdA).
+    pub this_entity: String,
+    /// The registrar's answer: the identity it bound, the framework and key identifier it saw,
+    /// the deadline.
+    pub registrar: AssociationInfoResponse,
+    /// The MAF session's identity (KmID, or KeID at first contact) for MAF-based.
+    pub maf_identity: Option<String>,
+    /// A KmID the MAF assigned during this call (first contact after a bootstrap).
+    pub assigned_km_id: Option<String>,
+    /// The Kc's expiry the MAF granted (MAF-based).
+    pub kc_expires: Option<u64>,
+}
+
+/// How long a Kc is asked for (the MAF may grant less).
+pub const KC_REQUEST_SECS: u64 = 3600;
+
+/// Entity A: associates with the registrar at `to` using `framework`, for the peer `peer`
+/// (an `otherEntityIdentifier` of the file; default: the first one of the framework), asks the
+/// registrar what it bound and closes. For MAF-based, `maf` overrides where the MAF is
+/// (default: `[service] mafUri`, or for a bootstrapped Enrolee the mafURI its MEF returned).
+pub async fn associate_node(
+    node: &Node,
+    framework: Framework,
+    to: &Uri,
+    peer: Option<&str>,
+    maf: Option<&Uri>,
+) -> Result<Associated, NodeError> {
+    let Config::EndPoint(ep) = &node.config else {
+        return Err(NodeError::WrongRole {
+            expected: "field-end-point or infrastructure-end-point",
+        });
+    };
+    let addr = resolve(&to.authority).await?;
+    let failed = |e: AssociateError| NodeError::Failed(format!("association: {e}"));
+    match framework {
+        Framework::PreProvisioned => {
+            let entry = ep
+                .pre_provisioned()
+                .iter()
+                .find(|p| {
+                    peer.is_none_or(|id| p.association().other_entity_identifier().as_str() == id)
+                })
+                .ok_or(NodeError::Missing("preProvisioned (for this peer)"))?;
+            let this = entry
+                .this_entity_identifier()
+                .map(|e| e.as_str().to_owned())
+                .ok_or(NodeError::Missing("thisEntityIdentifier"))?;
+            let mut conn = associate_pre_provisioned(addr, to.transport, entry)
+                .await
+                .map_err(failed)?;
+            finish(
+                conn_info(&mut conn, &this).await,
+                conn,
+                framework,
+                to,
+                this,
+                None,
+                None,
+                None,
+            )
+            .await
+        }
+        Framework::MafBased => {
+            let target = match peer {
+                Some(p) => p.to_owned(),
+                None => ep
+                    .maf_associations()
+                    .first()
+                    .map(|a| a.other_entity_identifier().as_str().to_owned())
+                    .ok_or(NodeError::Missing("mafBased.association"))?,
+            };
+            let (creds, maf_uri, assigned) = maf_credentials(node, ep, maf).await?;
+            let maf_addr = resolve(&maf_uri.authority).await?;
+            let expires = unix_now().0.saturating_add(KC_REQUEST_SECS);
+            let (kc_id, kc, kc_expires) =
+                register_key_via(maf_addr, maf_uri.transport, &creds, &[&target], expires)
+                    .await
+                    .map_err(|e| NodeError::Failed(format!("key registration at the MAF: {e}")))?;
+            let mut conn = associate_maf(addr, to.transport, &kc_id, &kc)
+                .await
+                .map_err(failed)?;
+            let this = creds.origin.clone();
+            finish(
+                conn_info(&mut conn, &this).await,
+                conn,
+                framework,
+                to,
+                this,
+                Some(creds.psk_identity.clone()),
+                assigned,
+                Some(kc_expires),
+            )
+            .await
+        }
+    }
+}
+
+async fn conn_info(
+    conn: &mut RegistrarConnection,
+    origin: &str,
+) -> Result<AssociationInfoResponse, NodeError> {
+    conn.association_info(origin)
+        .await
+        .map_err(|e| NodeError::Failed(format!("association info: {e}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    info: Result<AssociationInfoResponse, NodeError>,
+    conn: RegistrarConnection,
+    framework: Framework,
+    to: &Uri,
+    this_entity: String,
+    maf_identity: Option<String>,
+    assigned_km_id: Option<String>,
+    kc_expires: Option<u64>,
+) -> Result<Associated, NodeError> {
+    let suite = conn.info().suite;
+    let _ = conn.close().await;
+    Ok(Associated {
+        framework,
+        transport: to.transport,
+        suite,
+        this_entity,
+        registrar: info?,
+        maf_identity,
+        assigned_km_id,
+        kc_expires,
+    })
+}
+
+/// The MAF credentials of Entity A: the configured `[mafBased.credential]`, or the Enrolee's
+/// stored Km (first contact with the KeID registers the client and stores the KmID).
+async fn maf_credentials(
+    node: &Node,
+    ep: &EndPointConfig,
+    maf: Option<&Uri>,
+) -> Result<(MafCredentials, Uri, Option<String>), NodeError> {
+    if let Some(c) = ep.maf_credential() {
+        let uri = maf
+            .or(node.service.maf_uri.as_ref())
+            .cloned()
+            .ok_or(NodeError::Missing("service.mafUri or --maf"))?;
+        let m = c.master();
+        let creds = MafCredentials {
+            maf_fqdn: c.maf_identifier().as_str().to_owned(),
+            psk_identity: m.master_credential_identifier().as_str().to_owned(),
+            key: m.master_credential().clone(),
+            origin: m.this_entity_identifier().as_str().to_owned(),
+        };
+        return Ok((creds, uri, None));
+    }
+    let store = open_store(&node.service).await?;
+    let rec = store
+        .get(KM_SLOT)
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .ok_or(NodeError::Missing(
+            "mafBased.credential, or a Km from `m2msec enrol` in the store",
+        ))?;
+    if rec.is_expired(unix_now()) {
+        return Err(NodeError::Failed(
+            "the stored Km has expired: enrol again".into(),
+        ));
+    }
+    let [identity, maf_id] = rec.targets.as_slice() else {
+        return Err(NodeError::Store(format!("{KM_SLOT}: malformed record")));
+    };
+    let key: [u8; 32] = rec
+        .secret
+        .expose()
+        .try_into()
+        .map_err(|_| NodeError::Store(format!("{KM_SLOT}: key length")))?;
+    let uri = match maf.or(node.service.maf_uri.as_ref()) {
+        Some(u) => u.clone(),
+        None => {
+            let (_, _, _, maf_uri, _) = stored_enrolment(&*store)
+                .await?
+                .ok_or(NodeError::Missing("an enrolment in the store"))?;
+            Uri::parse(&maf_uri).ok_or_else(|| {
+                NodeError::Invalid(format!(
+                    "the MEF's mafURI {maf_uri} is not https://HOST:PORT"
+                ))
+            })?
+        }
+    };
+    let mut creds = MafCredentials {
+        maf_fqdn: maf_id.clone(),
+        psk_identity: identity.clone(),
+        key: Km::new(key),
+        origin: rec.owner.clone(),
+    };
+    let mut assigned = None;
+    if KeyId::parse(IdKind::Ke, identity).is_ok_and(|k| k.fqdn() != maf_id) {
+        // First contact (D13): the MAF fetches Km from the MEF and assigns a KmID.
+        let maf_addr = resolve(&uri.authority).await?;
+        let reg = register_client_via(maf_addr, uri.transport, &creds, rec.not_after.0)
+            .await
+            .map_err(|e| NodeError::Failed(format!("client registration at the MAF: {e}")))?;
+        let mut updated = rec.clone();
+        let km_id = reg.km_id;
+        updated.targets = vec![km_id.as_str().to_owned(), maf_id.clone()];
+        if reg.expires < updated.not_after.0 {
+            updated.not_after = UnixTime(reg.expires);
+        }
+        store
+            .put(updated)
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        creds.psk_identity = km_id.as_str().to_owned();
+        assigned = Some(km_id.as_str().to_owned());
+    }
+    Ok((creds, uri, assigned))
+}
+
+// ---------------------------------------------------------------------------------------------
+// MAF
+
+/// Default lifetime of a registered Kc: one hour.
+pub const DEFAULT_KC_LIFETIME: u64 = 3600;
+
+/// A running MAF: its listeners.
+#[derive(Debug)]
+pub struct RunningMaf {
+    /// The TLS listener, if configured.
+    pub tls: Option<ServiceHandle>,
+    /// The DTLS listener, if configured.
+    pub dtls: Option<ServiceHandle>,
+}
+
+impl RunningMaf {
+    /// The URIs the MAF serves.
+    #[must_use]
+    pub fn uris(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.tls.as_ref().and_then(ServiceHandle::local_addr) {
+            out.push(format!("https://{a}"));
+        }
+        if let Some(a) = self.dtls.as_ref().and_then(ServiceHandle::local_addr) {
+            out.push(format!("coaps://{a}"));
+        }
+        out
+    }
+
+    /// Stops both listeners and waits until every connection (and store handle) is gone.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        if let Some(h) = self.tls {
+            h.shutdown().await?;
+        }
+        if let Some(h) = self.dtls {
+            h.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts a MAF from a `role = "maf"` file: the store, first contact through `[service.mef]`
+/// (without it, an unknown KeID is an unknown identity), then the listeners.
+pub async fn start_maf(node: Node) -> Result<RunningMaf, NodeError> {
+    let Config::Maf(config) = node.config else {
+        return Err(NodeError::WrongRole { expected: "maf" });
+    };
+    let service = node.service;
+    if service.listen.is_none() && service.listen_dtls.is_none() {
+        return Err(NodeError::Missing("service.listen or service.listenDtls"));
+    }
+    let store = open_store(&service).await?;
+    let config = Arc::new(config);
+    let lifetime = Lifespan::from_secs(service.key_lifetime.unwrap_or(DEFAULT_KC_LIFETIME))
+        .map_err(|_| NodeError::Invalid("[service] keyLifetime must not be zero".into()))?;
+    let fetch = match &service.mef {
+        None => None,
+        Some(m) => {
+            let psk = Psk::new(&m.psk)
+                .map_err(|e| NodeError::Invalid(format!("[service.mef] psk: {e:?}")))?;
+            let psk = ClientPsk::new(m.psk_identity.as_bytes(), psk)
+                .map_err(|e| NodeError::Invalid(format!("[service.mef] pskIdentity: {e:?}")))?;
+            let addr = resolve(&m.uri.authority).await?;
+            let sni = (m.uri.host().parse::<std::net::IpAddr>().is_err())
+                .then(|| m.uri.host().to_owned());
+            Some(mef_fetch_km(
+                addr,
+                m.uri.transport,
+                psk,
+                config.maf_identifier().as_str(),
+                sni,
+                Arc::clone(&config),
+            ))
+        }
+    };
+    let build = || {
+        let s = MafService::new(
+            MafServer::new(Arc::clone(&config), lifetime),
+            Arc::clone(&store),
+        );
+        match &fetch {
+            Some(f) => s.with_fetch_km(Arc::clone(f)),
+            None => s,
+        }
+    };
+    let tls = match service.listen {
+        Some(addr) => Some(build().bind(addr).await?),
+        None => None,
+    };
+    let dtls = match service.listen_dtls {
+        Some(addr) => Some(
+            build()
+                .bind_dtls(addr)
+                .await
+                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(RunningMaf { tls, dtls })
 }

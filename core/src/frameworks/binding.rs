@@ -579,6 +579,23 @@ pub enum AssociationFramework {
     MafBased,
 }
 
+impl AssociationFramework {
+    /// The wire name: `pre-provisioned` or `maf-based`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PreProvisioned => "pre-provisioned",
+            Self::MafBased => "maf-based",
+        }
+    }
+}
+
+impl fmt::Display for AssociationFramework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Registrar association information (`GET /registrar/association`): what Entity B bound to
 /// the association the request arrived on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

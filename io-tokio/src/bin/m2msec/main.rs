@@ -63,6 +63,13 @@ enum Cmd {
     Mef(roles::ServeArgs),
     /// Security Bootstrap as an Enrolee: get Ke/KeID from the MEF, derive Km, store both.
     Enrol(roles::EnrolArgs),
+    /// Run an M2M Authentication Function (Km clients, Kc registration/retrieval) until SIGTERM.
+    Maf(roles::ServeArgs),
+    /// Run an Entity B (e.g. an IN-CSE) that accepts associations and reports the identity
+    /// bound to each, until SIGTERM.
+    Registrar(roles::ServeArgs),
+    /// Associate as Entity A with a registrar (pre-provisioned or MAF-based).
+    Associate(roles::AssociateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -229,6 +236,9 @@ fn main() -> ExitCode {
             Cmd::Keys(k) => keys_cmd(k).map_err(Failure),
             Cmd::Mef(a) => roles::mef(a).await,
             Cmd::Enrol(a) => roles::enrol(a).await,
+            Cmd::Maf(a) => roles::maf(a).await,
+            Cmd::Registrar(a) => roles::registrar(a).await,
+            Cmd::Associate(a) => roles::associate(a).await,
         }
     });
     let code = match r {
