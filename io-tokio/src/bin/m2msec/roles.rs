@@ -99,31 +99,44 @@ fn nf(e: node::NodeError) -> Failure {
     Failure(e.to_string())
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn terminated() {
+/// Installs the SIGINT and SIGTERM handlers now (before a server announces itself, so that a
+/// signal right after `listening:` is handled) and returns a future that waits for either.
+fn termination() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub(crate) async fn mef(a: ServeArgs) -> Result<(), Failure> {
     init_logs(a.log);
     let n = node::load(&a.config).map_err(nf)?;
+    let stop = termination();
     let running = node::start_mef(n).await.map_err(nf)?;
     for uri in running.uris() {
         println!("listening: {uri}");
     }
     tracing::info!(config = %a.config.display(), "MEF started");
-    terminated().await;
+    stop.await;
     tracing::info!("MEF stopping");
     running
         .shutdown()
@@ -150,12 +163,13 @@ pub(crate) async fn enrol(a: EnrolArgs) -> Result<(), Failure> {
 pub(crate) async fn maf(a: ServeArgs) -> Result<(), Failure> {
     init_logs(a.log);
     let n = node::load(&a.config).map_err(nf)?;
+    let stop = termination();
     let running = node::start_maf(n).await.map_err(nf)?;
     for uri in running.uris() {
         println!("listening: {uri}");
     }
     tracing::info!(config = %a.config.display(), "MAF started");
-    terminated().await;
+    stop.await;
     tracing::info!("MAF stopping");
     running
         .shutdown()
@@ -204,12 +218,12 @@ pub(crate) async fn registrar(a: ServeArgs) -> Result<(), Failure> {
     use std::io::Write as _;
     init_logs(a.log);
     let n = node::load(&a.config).map_err(nf)?;
+    let stop = termination();
     let mut running = node::start_registrar(n).await.map_err(nf)?;
     for uri in running.uris() {
         println!("listening: {uri}");
     }
     tracing::info!(config = %a.config.display(), "registrar started");
-    let stop = terminated();
     tokio::pin!(stop);
     loop {
         tokio::select! {
