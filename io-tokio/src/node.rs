@@ -103,9 +103,33 @@ pub fn unix_now() -> UnixTime {
     m2msec::Now::from_std(std::time::Instant::now()).unix
 }
 
-/// Loads `path` for a process starting now: expired configuration is refused.
+/// Loads `path` for a client starting now: expired configuration is refused, naming the
+/// parameter.
 pub fn load(path: impl Into<PathBuf>) -> Result<Node, NodeError> {
     Ok(config_toml::load_node(path.into(), Some(unix_now()))?)
+}
+
+/// Loads `path` for a server: an expired entry (one client's Km, one peer's association
+/// configuration) does not stop the server, since the other entries are still usable; it is
+/// logged as a warning and refused at run time, per request or per handshake.
+pub fn load_server(path: impl Into<PathBuf>) -> Result<Node, NodeError> {
+    let path = path.into();
+    match config_toml::load_node(&path, Some(unix_now())) {
+        Ok(n) => Ok(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                config_toml::LoadErrorKind::Parameter {
+                    error: m2msec::frameworks::config::ParameterError::Expired(_),
+                    ..
+                }
+            ) =>
+        {
+            tracing::warn!(error = %e, "expired configuration entry: refused at run time");
+            Ok(config_toml::load_node(&path, None)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens the durable store the `[service]` section names (`store` and `kek` are required).

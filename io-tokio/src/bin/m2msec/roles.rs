@@ -129,7 +129,7 @@ fn termination() -> impl std::future::Future<Output = ()> {
 
 pub(crate) async fn mef(a: ServeArgs) -> Result<(), Failure> {
     init_logs(a.log);
-    let n = node::load(&a.config).map_err(nf)?;
+    let n = node::load_server(&a.config).map_err(nf)?;
     let stop = termination();
     let running = node::start_mef(n).await.map_err(nf)?;
     for uri in running.uris() {
@@ -162,7 +162,7 @@ pub(crate) async fn enrol(a: EnrolArgs) -> Result<(), Failure> {
 
 pub(crate) async fn maf(a: ServeArgs) -> Result<(), Failure> {
     init_logs(a.log);
-    let n = node::load(&a.config).map_err(nf)?;
+    let n = node::load_server(&a.config).map_err(nf)?;
     let stop = termination();
     let running = node::start_maf(n).await.map_err(nf)?;
     for uri in running.uris() {
@@ -217,7 +217,7 @@ pub(crate) fn event_line(e: &RegistrarEvent) -> Option<String> {
 pub(crate) async fn registrar(a: ServeArgs) -> Result<(), Failure> {
     use std::io::Write as _;
     init_logs(a.log);
-    let n = node::load(&a.config).map_err(nf)?;
+    let n = node::load_server(&a.config).map_err(nf)?;
     let stop = termination();
     let mut running = node::start_registrar(n).await.map_err(nf)?;
     for uri in running.uris() {
