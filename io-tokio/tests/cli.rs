@@ -347,7 +347,8 @@ fn demo_runs_both_suites_over_tls_and_dtls() {
     assert!(d.wait().success(), "demo: {}", d.stderr());
     assert!(start.elapsed() < Duration::from_secs(10));
     let out = String::from_utf8(d.stdout()).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
+    let (engine, frameworks) = out.split_once("\n\n").expect("two tables");
+    let lines: Vec<&str> = engine.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
@@ -373,6 +374,69 @@ fn demo_runs_both_suites_over_tls_and_dtls() {
         assert!(cols[3].parse::<f64>().is_ok(), "{line}");
         assert_eq!(cols[4], bytes, "{line}");
         assert_eq!(cols[5], "yes", "{line}");
+    }
+    demo_frameworks_table(frameworks);
+}
+
+/// The frameworks table of the demo: every PSK framework over TLS and DTLS against the real
+/// servers, with the identity the registrar bound equal to the associating entity.
+fn demo_frameworks_table(table: &str) {
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "framework",
+            "transport",
+            "suite",
+            "identities",
+            "key_ids",
+            "ms"
+        ],
+        "{table}"
+    );
+    let want = [
+        ("pre-provisioned", "tls"),
+        ("pre-provisioned", "dtls"),
+        ("bootstrap-psk", "tls"),
+        ("bootstrap-psk", "dtls"),
+        ("maf-based", "tls"),
+        ("maf-based", "dtls"),
+        ("maf-after-bootstrap", "tls"),
+        ("maf-after-bootstrap", "dtls"),
+    ];
+    assert_eq!(lines.len(), 1 + want.len(), "{table}");
+    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    for (line, (framework, transport)) in lines[1..].iter().zip(want) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[..2], [framework, transport], "{line}");
+        assert!(cols[2].starts_with("TLS_PSK_WITH_AES_128_CCM"), "{line}");
+        assert!(cols.last().unwrap().parse::<f64>().is_ok(), "{line}");
+        let field = |name: &str| {
+            cols.iter()
+                .find_map(|c| c.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+        };
+        if framework == "bootstrap-psk" {
+            let (rel, fqdn) = field("ke=").split_once('@').unwrap();
+            assert!(hex32(rel) && fqdn == "mef.example.com", "{line}");
+            assert_eq!(field("maf-id="), "maf.example.com");
+            continue;
+        }
+        assert_eq!(field("A="), field("B-bound="), "{line}");
+        if framework == "pre-provisioned" {
+            assert_eq!(field("kpsa="), "asn-a.in@sp.example.com");
+        } else {
+            let (rel, fqdn) = field("kc=").split_once('@').unwrap();
+            assert!(hex32(rel) && fqdn == "maf.example.com", "{line}");
+            let km = field("km=");
+            if framework == "maf-after-bootstrap" {
+                let (rel, fqdn) = km.split_once('@').unwrap();
+                assert!(rel.strip_prefix("km-").is_some_and(hex32), "{line}");
+                assert_eq!(fqdn, "maf.example.com");
+            } else {
+                assert_eq!(km, "asn-a.km1@maf.example.com");
+            }
+        }
     }
 }
 

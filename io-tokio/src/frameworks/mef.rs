@@ -38,7 +38,7 @@ use m2msec::frameworks::binding::{
 use m2msec::frameworks::config::{EnroleeBootstrap, EntityId, Fqdn, Lifespan, MefConfig};
 use m2msec::frameworks::mef::{MafDirectory, MefServer, PeerContext, Pending, Step, SUID_RSPF_MAF};
 use m2msec::keys::{enrolment_key, IdKind, Ke, KeyId, Km, BOOTSTRAP_EXPORTER_LABEL, EXPORTER_LEN};
-use m2msec::{ClientConfig, ClientPsk, Now, Psk, PskTable, ServerConfig, UnixTime};
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, PskTable, ServerConfig, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -885,6 +885,8 @@ pub struct Enrolment {
     pub maf_uri: String,
     /// When Ke expires.
     pub expires: UnixTime,
+    /// The cipher suite of the Bootstrap Security Handshake.
+    pub suite: CipherSuite,
 }
 
 /// What a successful fetchCredentials gives the MAF. `Debug` redacts Km.
@@ -935,7 +937,7 @@ where
     let req = enrolment_request(bootstrap)?;
     let response = exchange(&mut tls, &req).await?;
     let _ = tls.shutdown().await;
-    enrolment_result(bootstrap, ke_id, ke, &response)
+    enrolment_result(bootstrap, ke_id, ke, &response, tls.info().suite)
 }
 
 /// [`enrol`] over DTLS (`coaps://`): one request per record, retransmitted with the same
@@ -956,7 +958,7 @@ pub async fn enrol_dtls(
     let req = enrolment_request(bootstrap)?;
     let response = exchange_dtls(&conn, &req).await?;
     let _ = conn.close().await;
-    enrolment_result(bootstrap, ke_id, ke, &response)
+    enrolment_result(bootstrap, ke_id, ke, &response, conn.info().suite)
 }
 
 fn enrolee_config(
@@ -991,6 +993,7 @@ fn enrolment_result(
     ke_id: KeyId,
     ke: Ke,
     response: &Response,
+    suite: CipherSuite,
 ) -> Result<Enrolment, ClientError> {
     if response.rsc != Rsc::Created {
         return Err(refused(response));
@@ -1014,6 +1017,7 @@ fn enrolment_result(
         maf_id: body.maf_id,
         maf_uri: body.maf_uri,
         expires: UnixTime(body.expiration_time),
+        suite,
     })
 }
 

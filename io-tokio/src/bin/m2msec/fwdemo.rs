@@ -6,6 +6,13 @@
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use m2msec::CipherSuite;
+use m2msec_tokio::config_toml::Uri;
+use m2msec_tokio::frameworks::registrar::RegistrarEvent;
+use m2msec_tokio::frameworks::Transport;
+use m2msec_tokio::node::{self, NodeError};
 
 use crate::Failure;
 
@@ -241,4 +248,230 @@ kek = "{kek}"
         entity_a,
         enrolees: [e, f],
     })
+}
+
+/// One row of the frameworks table.
+pub(crate) struct FwRow {
+    pub(crate) framework: &'static str,
+    pub(crate) transport: Transport,
+    pub(crate) suite: CipherSuite,
+    pub(crate) identities: String,
+    pub(crate) key_ids: String,
+    pub(crate) elapsed: Duration,
+}
+
+fn nf(what: &str) -> impl Fn(NodeError) -> Failure + '_ {
+    move |e| Failure(format!("demo {what}: {e}"))
+}
+
+fn uri(transport: Transport, port: u16) -> Uri {
+    let scheme = match transport {
+        Transport::Tls => "https",
+        Transport::Dtls => "coaps",
+    };
+    Uri::parse(&format!("{scheme}://127.0.0.1:{port}")).expect("a loopback URI parses")
+}
+
+/// Checks what the registrar bound against what the client learnt from it.
+fn bound_row(
+    framework: &'static str,
+    a: &node::Associated,
+    elapsed: Duration,
+    maf_key: Option<String>,
+) -> Result<FwRow, Failure> {
+    if a.registrar.bound_identity != a.this_entity {
+        return Err(Failure(format!(
+            "demo {framework}: the registrar bound {} to {}",
+            a.registrar.bound_identity, a.this_entity
+        )));
+    }
+    let key_ids = match maf_key {
+        Some(km) => format!("km={km} kc={}", a.registrar.key_identifier),
+        None => format!("kpsa={}", a.registrar.key_identifier),
+    };
+    Ok(FwRow {
+        framework,
+        transport: a.transport,
+        suite: a.suite,
+        identities: format!("A={} B-bound={}", a.this_entity, a.registrar.bound_identity),
+        key_ids,
+        elapsed,
+    })
+}
+
+/// Starts MEF, MAF and registrar from files in a temporary directory and runs every PSK
+/// framework over TLS and DTLS against them; the registrar's own reports are checked against
+/// the clients' view.
+pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
+    let dir = TempDir::new()?;
+    let mut ports = Vec::new();
+    while ports.len() < 3 {
+        let p = free_port()?;
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let (p_mef, p_maf, p_reg) = (ports[0], ports[1], ports[2]);
+    let files = write_configs(&dir.0, p_mef, p_maf, p_reg)?;
+    let mef = node::start_mef(node::load_server(&files.mef).map_err(nf("MEF"))?)
+        .await
+        .map_err(nf("MEF"))?;
+    let maf = node::start_maf(node::load_server(&files.maf).map_err(nf("MAF"))?)
+        .await
+        .map_err(nf("MAF"))?;
+    let mut reg =
+        node::start_registrar(node::load_server(&files.registrar).map_err(nf("registrar"))?)
+            .await
+            .map_err(nf("registrar"))?;
+    let entity_a = node::load(&files.entity_a).map_err(nf("Entity A"))?;
+    let mut rows = Vec::new();
+    let transports = [Transport::Tls, Transport::Dtls];
+
+    for t in transports {
+        let start = Instant::now();
+        let a = node::associate_node(
+            &entity_a,
+            node::Framework::PreProvisioned,
+            &uri(t, p_reg),
+            None,
+            None,
+        )
+        .await
+        .map_err(nf("pre-provisioned"))?;
+        rows.push(bound_row("pre-provisioned", &a, start.elapsed(), None)?);
+    }
+    for (i, t) in transports.into_iter().enumerate() {
+        let enrolee = node::load(&files.enrolees[i]).map_err(nf("Enrolee"))?;
+        let start = Instant::now();
+        let e = node::enrol_node(&enrolee, None)
+            .await
+            .map_err(nf("bootstrap"))?;
+        let id = match &enrolee.config {
+            m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
+                .bootstrap()
+                .map(|b| b.instruction().enrolee_id().as_str().to_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        rows.push(FwRow {
+            framework: "bootstrap-psk",
+            transport: e.transport,
+            suite: e.enrolment.suite,
+            identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
+            key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
+            elapsed: start.elapsed(),
+        });
+        debug_assert_eq!(e.transport, t);
+    }
+    let km_a = match &entity_a.config {
+        m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
+            .maf_credential()
+            .map(|c| {
+                c.master()
+                    .master_credential_identifier()
+                    .as_str()
+                    .to_owned()
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    for t in transports {
+        let start = Instant::now();
+        let a = node::associate_node(
+            &entity_a,
+            node::Framework::MafBased,
+            &uri(t, p_reg),
+            None,
+            Some(&uri(t, p_maf)),
+        )
+        .await
+        .map_err(nf("maf-based"))?;
+        rows.push(bound_row(
+            "maf-based",
+            &a,
+            start.elapsed(),
+            Some(km_a.clone()),
+        )?);
+    }
+    for (i, t) in transports.into_iter().enumerate() {
+        let enrolee = node::load(&files.enrolees[i]).map_err(nf("Enrolee"))?;
+        let start = Instant::now();
+        let a = node::associate_node(
+            &enrolee,
+            node::Framework::MafBased,
+            &uri(t, p_reg),
+            None,
+            Some(&uri(t, p_maf)),
+        )
+        .await
+        .map_err(nf("maf-based after bootstrap"))?;
+        let km = a.assigned_km_id.clone().ok_or_else(|| {
+            Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
+        })?;
+        rows.push(bound_row(
+            "maf-after-bootstrap",
+            &a,
+            start.elapsed(),
+            Some(km),
+        )?);
+    }
+
+    // Every association the clients saw must have been reported by the registrar, bound alike.
+    let associations = rows
+        .iter()
+        .filter(|r| r.framework != "bootstrap-psk")
+        .count();
+    let mut accepted = Vec::new();
+    while accepted.len() < associations {
+        match tokio::time::timeout(Duration::from_secs(2), reg.events.recv()).await {
+            Ok(Some(RegistrarEvent::Accepted { info, .. })) => accepted.push(info),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    for r in rows.iter().filter(|r| r.framework != "bootstrap-psk") {
+        let key = r.key_ids.rsplit('=').next().unwrap_or_default();
+        let found = accepted.iter().any(|i| {
+            i.key_id.as_str() == key
+                && i.transport == r.transport
+                && r.identities
+                    .ends_with(&format!("B-bound={}", i.bound_identity))
+        });
+        if !found {
+            return Err(Failure(format!(
+                "demo: the registrar did not report the {} association with {key}",
+                r.framework
+            )));
+        }
+    }
+    reg.shutdown()
+        .await
+        .map_err(|e| Failure(format!("demo: registrar shutdown: {e}")))?;
+    maf.shutdown()
+        .await
+        .map_err(|e| Failure(format!("demo: MAF shutdown: {e}")))?;
+    mef.shutdown()
+        .await
+        .map_err(|e| Failure(format!("demo: MEF shutdown: {e}")))?;
+    drop(dir);
+    Ok(rows)
+}
+
+/// Prints the frameworks table.
+pub(crate) fn print(rows: &[FwRow]) {
+    println!(
+        "{:<20} {:<9} {:<28} {:<40} {:<102} {:>8}",
+        "framework", "transport", "suite", "identities", "key_ids", "ms"
+    );
+    for r in rows {
+        println!(
+            "{:<20} {:<9} {:<28} {:<40} {:<102} {:>8.1}",
+            r.framework,
+            r.transport.to_string().to_ascii_lowercase(),
+            r.suite.iana_name(),
+            r.identities,
+            r.key_ids,
+            r.elapsed.as_secs_f64() * 1000.0
+        );
+    }
 }

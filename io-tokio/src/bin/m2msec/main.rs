@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+mod fwdemo;
 mod roles;
 
 /// The exporter label of the oneM2M bootstrap (TS-0003), used by the demo.
@@ -604,11 +605,16 @@ async fn demo() -> Result<(), Failure> {
             if r.exporter_equal { "yes" } else { "no" }
         );
     }
-    if rows.iter().all(|r| r.exporter_equal) {
-        Ok(())
-    } else {
-        Err(Failure("demo: exporters differ".into()))
+    if !rows.iter().all(|r| r.exporter_equal) {
+        return Err(Failure("demo: exporters differ".into()));
     }
+    // The frameworks: real MEF, MAF and registrar on loopback.
+    let rows = tokio::time::timeout(Duration::from_secs(60), fwdemo::run())
+        .await
+        .map_err(|_| Failure("demo frameworks: timed out".into()))??;
+    println!();
+    fwdemo::print(&rows);
+    Ok(())
 }
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
