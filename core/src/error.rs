@@ -123,6 +123,8 @@ pub enum Error {
     SequenceExhausted,
     /// A DTLS flight was retransmitted the maximum number of times without an answer.
     HandshakeTimeout,
+    /// The peer's certificate or raw public key was refused.
+    Certificate(crate::cert::CertError),
 }
 
 impl Error {
@@ -151,6 +153,7 @@ impl Error {
             Self::RecordOverflow => A::RecordOverflow,
             Self::UnknownPskIdentity => A::UnknownPskIdentity,
             Self::SequenceExhausted => A::CloseNotify,
+            Self::Certificate(e) => e.alert(),
             Self::AlertReceived(_)
             | Self::UnexpectedEof
             | Self::HandshakeTimeout
@@ -238,8 +241,15 @@ impl fmt::Display for Error {
             Self::HandshakeTimeout => {
                 f.write_str("handshake timed out (no answer to retransmissions)")
             }
+            Self::Certificate(e) => write!(f, "peer certificate refused: {e}"),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+impl From<crate::cert::CertError> for Error {
+    fn from(e: crate::cert::CertError) -> Self {
+        Self::Certificate(e)
+    }
+}
