@@ -126,8 +126,8 @@ fn every_example_loads_and_they_agree() {
     assert!(e.maf_credential().is_none());
     let boot = e.bootstrap().unwrap();
     assert_eq!(boot.mef_uri().transport(), MefTransport::Tls);
-    assert_eq!(boot.mef_uri().host(), "mef.example.com");
-    assert_eq!(boot.mef_uri().port(), 443);
+    assert_eq!(boot.mef_uri().host(), "localhost");
+    assert_eq!(boot.mef_uri().port(), 7001);
     let at_mef = mef
         .enrolee_by_kpm_id(boot.credential().kpm_id())
         .expect("the MEF knows the KpmId");
@@ -507,14 +507,14 @@ fn bad_identifiers_are_named() {
         ),
         (
             "enrolee.toml",
-            "https://mef.example.com",
-            "http://mef.example.com",
+            "https://localhost:7001",
+            "http://localhost:7001",
             param::MEF_URI,
         ),
         (
             "enrolee.toml",
-            "https://mef.example.com",
-            "https://mef.example.com:99999",
+            "https://localhost:7001",
+            "https://localhost:99999",
             param::MEF_URI,
         ),
         // Cross-group rules.
