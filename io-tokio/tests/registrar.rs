@@ -487,15 +487,53 @@ async fn maf_based_binds_ida_over_tls_and_dtls() {
         "{deadline}"
     );
     handle.shutdown().await.unwrap();
+}
 
-    assert!(matches!(
-        Registrar::from_config(config_b()).with_maf(maf.clone(), Transport::Dtls),
-        Err(
-            m2msec_tokio::frameworks::registrar::RegistrarConfigError::UnsupportedMafTransport(
-                Transport::Dtls
-            )
-        )
-    ));
+/// B retrieves Kc from the MAF over DTLS (`coaps://`), independently of how A reaches B.
+#[tokio::test]
+async fn registrar_retrieves_kc_over_dtls() {
+    let config = MafConfig::new(
+        MAF,
+        vec![
+            maf_client(KM_A, ID_A, 0xA1, &[ID_B]),
+            maf_client(KM_B, ID_B, 0xB1, &[ID_A, ID_C]),
+        ],
+    )
+    .unwrap();
+    let server = MafServer::new(Arc::new(config), Lifespan::from_secs(86_400).unwrap());
+    let store = Arc::new(Mutex::new(MemoryKeyStore::new()));
+    let maf_dtls = MafService::new(server, store.clone())
+        .bind_dtls("127.0.0.1:0")
+        .await
+        .unwrap();
+    let maf_addr = maf_dtls.local_addr().unwrap();
+    let (kc_id, kc, _) = m2msec_tokio::frameworks::maf::register_key_via(
+        maf_addr,
+        Transport::Dtls,
+        &creds(KM_A, 0xA1, ID_A),
+        &[ID_B],
+        unix_now() + 600,
+    )
+    .await
+    .unwrap();
+    for transport in TRANSPORTS {
+        let registrar = Registrar::from_config(config_b())
+            .with_maf(maf_addr.to_string(), Transport::Dtls)
+            .unwrap();
+        let (addr, handle, mut events) = serve(registrar, transport).await;
+        let mut a = associate_maf(addr, transport, &kc_id, &kc).await.unwrap();
+        let info = next_event(&mut events, |e| match e {
+            RegistrarEvent::Accepted { info, .. } => Some(info),
+            _ => None,
+        })
+        .await;
+        assert_eq!(info.bound_identity, ID_A);
+        assert_eq!(info.key_id, kc_id);
+        assert_eq!(a.association_info(ID_A).await.unwrap().bound_identity, ID_A);
+        a.close().await.unwrap();
+        handle.shutdown().await.unwrap();
+    }
+    maf_dtls.shutdown().await.unwrap();
 }
 
 #[tokio::test]

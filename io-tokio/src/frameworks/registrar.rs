@@ -50,7 +50,8 @@ use zeroize::Zeroizing;
 pub use m2msec::frameworks::binding::AssociationFramework as Framework;
 
 use super::maf::{
-    now, retrieve_key, server_tls, timed_out, MafClientError, MafCredentials, HANDSHAKE_TIMEOUT,
+    now, retrieve_key, retrieve_key_via, server_tls, timed_out, MafClientError, MafCredentials,
+    HANDSHAKE_TIMEOUT,
 };
 use super::Transport;
 use crate::{
@@ -275,17 +276,12 @@ fn refusal_of(e: &Error) -> Refusal {
 pub enum RegistrarConfigError {
     /// The end-point configuration has no MAF-based credential (`mafIdentifier`, Km, KmID).
     NoMafCredential,
-    /// Key Retrieval runs over TLS only.
-    UnsupportedMafTransport(Transport),
 }
 
 impl fmt::Display for RegistrarConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoMafCredential => f.write_str("the end-point has no MAF-based credential"),
-            Self::UnsupportedMafTransport(t) => {
-                write!(f, "key retrieval over {t} is not supported")
-            }
         }
     }
 }
@@ -322,8 +318,7 @@ pub enum RegistrarEvent {
         /// What was bound.
         info: AssociationInfo,
     },
-    /// A handshake was refused or failed. Over DTLS a refusal of the key lookup is reported
-    /// without the peer's address (the lookup does not see it).
+    /// A handshake was refused or failed.
     Refused {
         /// TLS or DTLS.
         transport: Transport,
@@ -400,6 +395,7 @@ enum Classified {
 
 struct MafAccess {
     addr: String,
+    transport: Transport,
     creds: MafCredentials,
 }
 
@@ -461,6 +457,7 @@ impl Registrar {
             None,
             Some(MafAccess {
                 addr: maf_addr.into(),
+                transport: Transport::Tls,
                 creds,
             }),
         )
@@ -476,15 +473,13 @@ impl Registrar {
 
     /// Reaches the configuration's MAF at `maf_addr` over `transport` for Key Retrieval, with
     /// the configured `masterCredential` (KmID, Km, `thisEntityIdentifier` as originator).
-    /// Retrieval runs over TLS only.
+    /// `transport` is how B reaches the MAF (`https://` TLS or `coaps://` DTLS), independent
+    /// of how Entity A reaches B.
     pub fn with_maf(
         mut self,
         maf_addr: impl Into<String>,
         transport: Transport,
     ) -> Result<Self, RegistrarConfigError> {
-        if transport != Transport::Tls {
-            return Err(RegistrarConfigError::UnsupportedMafTransport(transport));
-        }
         let cred = self
             .config
             .as_ref()
@@ -499,6 +494,7 @@ impl Registrar {
         };
         self.maf = Some(MafAccess {
             addr: maf_addr.into(),
+            transport,
             creds,
         });
         Ok(self)
@@ -733,7 +729,25 @@ impl Registrar {
                 let Some(maf) = &self.maf else {
                     return (None, Lookup::Failed(LookupFailure::UnknownIdentity));
                 };
-                let retrieved = retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative()).await;
+                let retrieved = match maf.transport {
+                    Transport::Tls => {
+                        retrieve_key(maf.addr.as_str(), &maf.creds, kc_id.relative()).await
+                    }
+                    Transport::Dtls => match tokio::net::lookup_host(maf.addr.as_str())
+                        .await
+                        .ok()
+                        .and_then(|mut a| a.next())
+                    {
+                        Some(addr) => {
+                            retrieve_key_via(addr, Transport::Dtls, &maf.creds, kc_id.relative())
+                                .await
+                        }
+                        None => Err(MafClientError::Transport(Error::Io(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("{}: no address", maf.addr),
+                        )))),
+                    },
+                };
                 self.maf_outcome(kc_id, retrieved)
             }
         }
