@@ -629,3 +629,51 @@ async fn dtls_repeated_request_id_is_answered_from_the_cache() {
     }
     assert_eq!(answered, 1);
 }
+
+/// KpmIDs and MAF identities compare by the KeyId rules (D2): an FQDN in another case is the
+/// same identity; a relative part in another case is not (K4: KpmID relative parts are exact).
+#[tokio::test]
+async fn psk_identities_compare_by_the_key_id_rules() {
+    let dir = TempDir::new("d2");
+    let store = open_store(&dir).await;
+    let (mef, _events) = start(Arc::clone(&store)).await;
+    let addr = mef.local_addr().unwrap();
+    let upper_fqdn = EnroleeBootstrap::new(
+        BootstrapCredential::new("dev1@MEF.Example.COM", &KPM).unwrap(),
+        "https://mef.example.com",
+        BootstrapInstruction::new(MAF1_ID, ENROLEE).unwrap(),
+    )
+    .unwrap();
+    let e = timeout(LIMIT, enrol(addr, &upper_fqdn, MEF, Some(MEF)))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = timeout(
+        LIMIT,
+        fetch_km(
+            addr,
+            maf_psk("maf1@Mef.Example.Com", &MAF1_PSK),
+            &e.ke_id,
+            MAF1_ID,
+            None,
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(got.km, keys::km(&e.ke, MAF1_ID));
+    let upper_relative = EnroleeBootstrap::new(
+        BootstrapCredential::new("DEV1@mef.example.com", &KPM).unwrap(),
+        "https://mef.example.com",
+        BootstrapInstruction::new(MAF1_ID, ENROLEE).unwrap(),
+    )
+    .unwrap();
+    let err = timeout(LIMIT, enrol(addr, &upper_relative, MEF, Some(MEF)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    // hide_unknown_identity: an unknown identity fails like a wrong key.
+    assert!(err.to_string().contains("bad_record_mac"), "{err}");
+    assert_eq!(record_count(&store).await, 1);
+    mef.shutdown().await.unwrap();
+}

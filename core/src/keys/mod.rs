@@ -22,11 +22,13 @@
 mod derive;
 mod error;
 mod id;
+mod table;
 mod types;
 
 pub use derive::{connection_key, enrolment_key, km, kpsa, nfkc, split_exporter};
 pub use error::KeyError;
 pub use id::{IdKind, KeyId, RelativeId, MAX_FQDN_LEN, MAX_KEY_ID_LEN, MAX_RELATIVE_LEN};
+pub use table::KeyIdTable;
 pub use types::{Kc, Ke, Key32, Km, Kpsa, KEY_LEN};
 
 /// RFC 5705 label for the Enrolment Key Ke and RelativeKeID, exported from the Enrolee-MEF

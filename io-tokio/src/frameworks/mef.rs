@@ -37,8 +37,10 @@ use m2msec::frameworks::binding::{
 };
 use m2msec::frameworks::config::{EnroleeBootstrap, EntityId, Fqdn, Lifespan, MefConfig};
 use m2msec::frameworks::mef::{MafDirectory, MefServer, PeerContext, Pending, Step, SUID_RSPF_MAF};
-use m2msec::keys::{enrolment_key, IdKind, Ke, KeyId, Km, BOOTSTRAP_EXPORTER_LABEL, EXPORTER_LEN};
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, PskTable, ServerConfig, UnixTime};
+use m2msec::keys::{
+    enrolment_key, IdKind, Ke, KeyId, KeyIdTable, Km, BOOTSTRAP_EXPORTER_LABEL, EXPORTER_LEN,
+};
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -276,18 +278,17 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
         ke_lifetime: Lifespan,
         store: Arc<S>,
     ) -> Result<Self, ServiceConfigError> {
-        let mut table = PskTable::new();
+        // KpmIDs and MAF identities compare by the KeyId rules (D2: the FQDN case-insensitively).
+        let mut table = KeyIdTable::new();
         let mut seen: Vec<KeyId> = Vec::new();
         let mut add = |id: &KeyId, psk: Psk| {
-            if seen.contains(id) {
+            if seen.contains(id) || !table.insert(id.clone(), psk) {
                 return Err(ServiceConfigError::DuplicateIdentity(
                     id.as_str().to_owned(),
                 ));
             }
             seen.push(id.clone());
-            table
-                .insert(id.as_bytes(), psk)
-                .map_err(|e| ServiceConfigError::Tls(e.into()))
+            Ok(())
         };
         for e in config.enrolees() {
             let c = e.credential();
