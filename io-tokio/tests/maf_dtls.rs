@@ -2,7 +2,8 @@
 //! Retrieval with the `_via(.., Transport::Dtls, ..)` clients, the refusals (non-target, unknown
 //! KcID) leaving the store unchanged, a repeated `X-M2M-RI` answered from the session's cache,
 //! a record that is not one request answered 4000, a KmID known only from the store (found by
-//! the resolver's background lookup), and shutdown.
+//! the listener's asynchronous lookup while the handshake waits), an unknown identity refused
+//! at once with `unknown_psk_identity` (no client retries), and shutdown.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -341,18 +342,8 @@ async fn dtls_key_registration_uses_the_dtls_exporter() {
 #[tokio::test]
 async fn dtls_km_id_known_only_from_the_store() {
     // A KmID this MAF assigned earlier (e.g. before a restart): not configured, in the store
-    // only. bind_dtls suspends the handshake while the store answers.
-    km_id_from_the_store(false).await;
-}
-
-#[tokio::test]
-async fn dtls_km_id_from_the_store_with_the_synchronous_resolver() {
-    // A listener without an asynchronous lookup (dtls_server_config): the resolver refuses once,
-    // loads the key in the background and the client's retry succeeds.
-    km_id_from_the_store(true).await;
-}
-
-async fn km_id_from_the_store(synchronous: bool) {
+    // only. bind_dtls suspends the handshake while the store answers: the first handshake
+    // succeeds.
     let store = memory_store();
     let km_id = KeyId::parse(
         IdKind::Km,
@@ -373,21 +364,7 @@ async fn km_id_from_the_store(synchronous: bool) {
         )
         .await
         .unwrap();
-    let (maf, addr) = if synchronous {
-        let service = Arc::new(MafService::new(maf_server(), Arc::clone(&store)));
-        let listener =
-            m2msec_tokio::DtlsListener::bind("127.0.0.1:0", service.dtls_server_config(), 1232)
-                .await
-                .unwrap();
-        let addr = listener.local_addr();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(Arc::clone(&service).serve_dtls(listener, stopped));
-        drop(service);
-        (Stop::Raw(stop, task), addr)
-    } else {
-        let (h, a) = start_dtls(&store).await;
-        (Stop::Handle(h), a)
-    };
+    let (maf, addr) = start_dtls(&store).await;
     let creds = MafCredentials {
         maf_fqdn: MAF.into(),
         psk_identity: km_id.as_str().into(),
@@ -448,7 +425,57 @@ async fn km_id_from_the_store(synchronous: bool) {
         "{err:?}"
     );
     assert_eq!(store_len(&store), 3);
-    maf.stop().await;
+    maf.shutdown().await.unwrap();
+}
+
+/// Whether `err` is a handshake the MAF refused with `unknown_psk_identity`.
+fn is_unknown_identity(err: &MafClientError) -> bool {
+    matches!(
+        err,
+        MafClientError::Transport(Error::Tls(m2msec::Error::AlertReceived(
+            AlertDescription::UnknownPskIdentity
+        )))
+    )
+}
+
+#[tokio::test]
+async fn dtls_unknown_identity_fails_promptly() {
+    // The MAF refuses only once its lookup has failed, so the DTLS clients fail at once on
+    // unknown_psk_identity instead of retrying: a KmID of this MAF in neither the configuration
+    // nor the store, a KeID without first contact, an identity that is no key identifier, and a
+    // KmID of another MAF.
+    let store = memory_store();
+    let (maf, addr) = start_dtls(&store).await;
+    let identities = [
+        "km-00000000000000000000000000000000@maf.example.com",
+        "00112233445566778899AABBCCDDEEFF@mef.example.com",
+        "stranger",
+        "km-a@other.example.com",
+    ];
+    for identity in identities {
+        let started = std::time::Instant::now();
+        let err = timeout(
+            Duration::from_secs(5),
+            register_key_via(
+                addr,
+                Transport::Dtls,
+                &creds(identity, 0xA1, ID_A),
+                &[ID_B],
+                unix_now() + 600,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{identity}: no answer within 5 s"))
+        .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(is_unknown_identity(&err), "{identity}: {err:?}");
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "{identity}: refused after {elapsed:?}"
+        );
+    }
+    assert_eq!(store_len(&store), 0);
+    maf.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -509,25 +536,4 @@ async fn idle_tls_connection_is_closed_after_the_idle_timeout() {
     assert!(read.is_ok(), "the MAF did not close an idle connection");
     assert!(out.is_empty());
     maf.shutdown().await.unwrap();
-}
-
-/// How a test stops a DTLS MAF.
-enum Stop {
-    Handle(ServiceHandle),
-    Raw(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    ),
-}
-
-impl Stop {
-    async fn stop(self) {
-        match self {
-            Self::Handle(h) => h.shutdown().await.unwrap(),
-            Self::Raw(stop, task) => {
-                stop.send(true).unwrap();
-                task.await.unwrap().unwrap();
-            }
-        }
-    }
 }

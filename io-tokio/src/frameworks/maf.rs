@@ -21,29 +21,26 @@
 //! [`MafService::with_max_connections`].
 //!
 //! **DTLS and the key lookup.** [`MafService::bind_dtls`] builds its [`DtlsListener`] with an
-//! asynchronous key lookup ([`MafService::dtls_lookup`]): the handshake suspends on the
-//! client's identity exactly as over TLS. For a listener built without one,
-//! [`MafService::dtls_server_config`] gives a resolver that answers at once from what the
-//! service knows synchronously (the configured KmIDs, every Km record it has read or stored since
-//! it started); on a miss for an identity of this MAF (a KmID it assigned, or a KeID) it answers
-//! `unknown_psk_identity` and runs the same lookup in the background. The
-//! `_via(.., Transport::Dtls, ..)` clients therefore retry a handshake refused with
-//! `unknown_psk_identity` a few times ([`DTLS_LOOKUP_RETRIES`]).
+//! asynchronous key lookup ([`MafService::dtls_lookup`], for
+//! [`DtlsListener::bind_with_lookup`]): the handshake suspends on the client's identity exactly
+//! as over TLS (configured KmID, Km record in the store, first contact at the MEF), so the MAF
+//! answers `unknown_psk_identity` only once that lookup has failed. The
+//! `_via(.., Transport::Dtls, ..)` clients therefore fail at once on a refused handshake, as
+//! over TLS; they do not retry it.
 //!
 //! Logs (`tracing`): handshakes completed (transport, peer, PSK identity), requests answered
 //! (target, status), refusals (status, error text, parameter), handshake failures. Never key
 //! material or exporter output.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use m2msec::config::{DeferAll, PskLookup, PskResolver};
+use m2msec::config::DeferAll;
 use m2msec::frameworks::binding::{
     from_body, to_body, BindingError, ClientRegistrationRequest, ClientRegistrationResponse,
     ErrorBody, KeyRegistrationRequest, KeyRegistrationResponse, KeyRetrievalResponse, Request,
@@ -55,8 +52,8 @@ use m2msec::frameworks::mef::{PeerContext, Pending, Step};
 use m2msec::keys::{
     connection_key, IdKind, Kc, KeyId, Km, CONNECTION_EXPORTER_LABEL, EXPORTER_LEN,
 };
-use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret, StoreOp, StoreReply};
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig, UnixTime};
+use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret};
+use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
@@ -195,27 +192,8 @@ fn bad_request(e: &BindingError) -> Response {
     }
 }
 
-/// How many times the DTLS clients retry a handshake the MAF refused with
-/// `unknown_psk_identity` (its resolver may be fetching the key in the background; see the
-/// module documentation). The waits are 100 ms, 200 ms, 400 ms, ...
-pub const DTLS_LOOKUP_RETRIES: u32 = 4;
-
-/// The most Km entries the DTLS resolver keeps in memory.
-const MAX_KNOWN: usize = 65_536;
-
-/// The most background lookups the DTLS resolver runs at once.
-const MAX_WARMING: usize = 256;
-
 // ---------------------------------------------------------------------------------------------
 // The MAF service
-
-/// What the DTLS resolver knows synchronously: Km by store identifier, and the identities being
-/// looked up in the background.
-#[derive(Default)]
-struct KnownKeys {
-    keys: HashMap<String, (Psk, UnixTime)>,
-    warming: HashSet<String>,
-}
 
 /// The MAF as a TLS-PSK and DTLS-PSK server: key lookup from its configuration and key store
 /// (and, with [`with_fetch_km`](Self::with_fetch_km), first contact at the MEF), requests
@@ -228,7 +206,6 @@ pub struct MafService<S> {
     handshake_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
-    known: Mutex<KnownKeys>,
 }
 
 impl<S> fmt::Debug for MafService<S> {
@@ -254,7 +231,6 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            known: Mutex::new(KnownKeys::default()),
         }
     }
 
@@ -420,24 +396,6 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         Ok(())
     }
 
-    /// A DTLS `ServerConfig` for a listener built without an asynchronous lookup (e.g. with
-    /// [`DtlsListener::bind_with`]; [`bind_dtls`](Self::bind_dtls) does not need it): its resolver
-    /// answers at once from the configured KmIDs and the Km this service knows, and starts a
-    /// background lookup on a miss (see the module documentation). Holds only a weak reference
-    /// to the service.
-    #[must_use]
-    pub fn dtls_server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
-        let resolver = DtlsResolver {
-            service: Arc::downgrade(self),
-        };
-        Arc::new(
-            ServerConfig::builder(Box::new(resolver))
-                .suites(CipherSuite::ALL)
-                .build()
-                .expect("a TLS-PSK server configuration with every suite is valid"),
-        )
-    }
-
     /// The asynchronous key lookup of [`bind_dtls`](Self::bind_dtls)'s listener (its
     /// `ServerConfig` defers every identity): the same lookup as over TLS (configured KmID, Km
     /// record in the store, first contact at the MEF), the handshake suspended meanwhile. Holds
@@ -483,8 +441,9 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     }
 
     /// Like [`serve_until`](Self::serve_until) over DTLS (`listener` built with
-    /// [`dtls_server_config`](Self::dtls_server_config)): one request per record, and a repeated
-    /// `X-M2M-RI` answered from the session's cache of its last response (`docs/protocol.md`).
+    /// [`DtlsListener::bind_with_lookup`] and [`dtls_lookup`](Self::dtls_lookup), as
+    /// [`bind_dtls`](Self::bind_dtls) does): one request per record, and a repeated `X-M2M-RI`
+    /// answered from the session's cache of its last response (`docs/protocol.md`).
     pub async fn serve_dtls(
         self: Arc<Self>,
         mut listener: DtlsListener,
@@ -553,8 +512,7 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         }
     }
 
-    /// Runs one request to its response against the store; a Km the store acknowledged (Client
-    /// Registration) becomes known to the DTLS resolver.
+    /// Runs one request to its response against the store.
     async fn answer(&self, peer: &PeerContext, req: &Request, identity: &str) -> Response {
         let now = now();
         let mut step = self.server.handle_request(now, peer, req);
@@ -568,15 +526,7 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
                     break e.into_response();
                 }
                 Ok(Step::Store(p)) => {
-                    let op = p.op().clone();
-                    let km = match &op {
-                        StoreOp::Put(r) if r.kind == KeyKind::Km => Some(r.clone()),
-                        _ => None,
-                    };
-                    let result = self.store.execute(op).await;
-                    if let (Some(record), Ok(StoreReply::Stored { .. })) = (km, &result) {
-                        self.remember(&record);
-                    }
+                    let result = self.store.execute(p.op().clone()).await;
                     step = p.resume(now, result);
                 }
             }
@@ -625,7 +575,6 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             return None;
         }
         tracing::info!(ke_id = %id, owner = %record.owner, "first contact: Km stored");
-        self.remember(&record);
         Some(km.to_psk())
     }
 
@@ -634,88 +583,7 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         if record.kind != KeyKind::Km || record.is_expired(now().unix) {
             return None;
         }
-        self.remember(&record);
         Psk::new(record.secret.expose()).ok()
-    }
-
-    /// Makes a Km record known to the DTLS resolver.
-    fn remember(&self, record: &KeyRecord) {
-        let Ok(psk) = Psk::new(record.secret.expose()) else {
-            return;
-        };
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if known.keys.len() >= MAX_KNOWN {
-            let t = now().unix;
-            known.keys.retain(|_, (_, not_after)| *not_after > t);
-        }
-        if known.keys.len() < MAX_KNOWN || known.keys.contains_key(&record.id) {
-            known
-                .keys
-                .insert(record.id.clone(), (psk, record.not_after));
-        }
-    }
-
-    /// The DTLS resolver's synchronous answer for `identity` (see the module documentation).
-    fn resolve_now(self: &Arc<Self>, identity: &[u8]) -> PskLookup {
-        let config = self.server.config();
-        let maf = config.maf_identifier().as_str();
-        let id = match KeyId::parse_bytes(IdKind::Km, identity) {
-            Ok(km_id) if km_id.fqdn().eq_ignore_ascii_case(maf) => {
-                if let Some(client) = config.client_by_km_id(&km_id) {
-                    return PskLookup::Found(client.credential().master_credential().to_psk());
-                }
-                store_id(&km_id)
-            }
-            _ => match KeyId::parse_bytes(IdKind::Ke, identity) {
-                Ok(ke_id) => store_id(&ke_id),
-                Err(_) => return PskLookup::Unknown,
-            },
-        };
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((psk, not_after)) = known.keys.get(&id) {
-            if *not_after > now().unix {
-                return PskLookup::Found(psk.clone());
-            }
-        }
-        if known.warming.len() >= MAX_WARMING || !known.warming.insert(id.clone()) {
-            return PskLookup::Unknown;
-        }
-        drop(known);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .warming
-                .remove(&id);
-            return PskLookup::Unknown;
-        };
-        let this = Arc::clone(self);
-        let identity = identity.to_vec();
-        runtime.spawn(async move {
-            let lookup = this.lookup(identity);
-            let found = tokio::time::timeout(this.handshake_timeout, lookup).await;
-            tracing::debug!(id = %id, found = matches!(found, Ok(Some(_))), "DTLS background key lookup");
-            this.known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .warming
-                .remove(&id);
-        });
-        PskLookup::Unknown
-    }
-}
-
-/// The PSK resolver of the MAF's DTLS listener.
-struct DtlsResolver<S> {
-    service: Weak<MafService<S>>,
-}
-
-impl<S: AsyncKeyStore + 'static> PskResolver for DtlsResolver<S> {
-    fn resolve(&self, identity: &[u8], _server_name: Option<&str>) -> PskLookup {
-        match self.service.upgrade() {
-            Some(service) => service.resolve_now(identity),
-            None => PskLookup::Unknown,
-        }
     }
 }
 
@@ -972,8 +840,8 @@ async fn maf_session(
     )))
 }
 
-/// A session over `transport`. Over DTLS a handshake refused with `unknown_psk_identity` is
-/// retried up to [`DTLS_LOOKUP_RETRIES`] times (the MAF's resolver may be looking the key up).
+/// A session over `transport`. A refused handshake (e.g. `unknown_psk_identity`) fails at once
+/// over either transport: the MAF refuses only after its key lookup has failed.
 async fn maf_session_via(
     addr: SocketAddr,
     transport: Transport,
@@ -983,21 +851,8 @@ async fn maf_session_via(
         return maf_session(addr, creds).await;
     }
     let config = client_config(creds)?;
-    let mut wait = Duration::from_millis(100);
-    let mut attempt = 0;
-    loop {
-        match dtls_connect(addr, Arc::clone(&config), Some(&creds.maf_fqdn)).await {
-            Ok(conn) => return Ok(MafSession::Dtls(conn)),
-            Err(ClientError::Transport(Error::Tls(m2msec::Error::AlertReceived(
-                m2msec::enums::AlertDescription::UnknownPskIdentity,
-            )))) if attempt < DTLS_LOOKUP_RETRIES => {
-                attempt += 1;
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let conn = dtls_connect(addr, config, Some(&creds.maf_fqdn)).await?;
+    Ok(MafSession::Dtls(conn))
 }
 
 /// Entity A's Key Registration: a TLS-PSK session to the MAF at `addr` with `creds`, the
