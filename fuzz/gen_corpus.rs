@@ -1,4 +1,5 @@
-//! Writes the seed corpora in `fuzz/seeds/<target>/` from real in-memory handshakes.
+//! Writes the seed corpora in `fuzz/seeds/<target>/` from real in-memory handshakes, and the
+//! `binding` seeds from the examples of `docs/protocol.md` ([`binding_seeds`]).
 //!
 //! All randomness is seeded (`harness::SERVER_SEED`, `harness::CLIENT_SEED`, the cookie
 //! secret) and the virtual clock stays at zero, so a client/server pair run here produces exactly
@@ -425,7 +426,111 @@ fn generate() -> Seeds {
             }
         }
     }
+    binding_seeds(&mut seeds);
     seeds
+}
+
+/// The `binding` seeds: the requests, responses and bodies of the examples in
+/// `docs/protocol.md` (same values; elided hex such as `3A7F...C2` made whole), encoded by the
+/// core's codec so that they decode, plus one request as the document writes it (no `Host`).
+/// Every route has a seed: a new route needs its request, its response and its body here.
+fn binding_seeds(seeds: &mut Seeds) {
+    use m2msec::frameworks::binding::{
+        to_body, AssociationFramework, AssociationInfoResponse, Body, EnrolmentRequest, HexKey,
+        KeyRegistrationRequest, KeyRetrievalResponse, Method, Request, Response, Rsc,
+    };
+    fn request(method: Method, path: &str, origin: &str, rid: &str, body: Body) -> Vec<u8> {
+        let request = Request {
+            method,
+            path: path.into(),
+            origin: origin.into(),
+            request_id: rid.into(),
+            body,
+        };
+        let mut out = Vec::new();
+        request.encode(&mut out).unwrap();
+        out
+    }
+    fn response(rsc: Rsc, rid: &str, body: Body) -> Vec<u8> {
+        let response = Response {
+            rsc,
+            request_id: rid.into(),
+            body,
+        };
+        let mut out = Vec::new();
+        response.encode(&mut out).unwrap();
+        out
+    }
+    let mut put = |name: &str, data: Vec<u8>| add(seeds, "binding", name.into(), data);
+
+    // MEF: enrolment.
+    let enrolment = to_body(&EnrolmentRequest {
+        enrolee_id: "C-enrolee-1".into(),
+        maf_id: "maf.example.net".into(),
+    })
+    .unwrap();
+    put(
+        "enrolment-request",
+        request(
+            Method::Post,
+            "/mef/enrolment",
+            "C-enrolee-1",
+            "7f1c",
+            enrolment,
+        ),
+    );
+    // MEF: fetch Km, as docs/protocol.md writes the request.
+    put(
+        "fetch-request",
+        b"GET /mef/fetchCredentials/3A7FC2@mef.example.net/21 HTTP/1.1\r\n\
+          X-M2M-Origin: maf.example.net\r\n\
+          X-M2M-RI: 91aa\r\n\
+          Content-Length: 0\r\n\r\n"
+            .to_vec(),
+    );
+    // MAF: key registration (the body alone) and key retrieval.
+    let registration = to_body(&KeyRegistrationRequest {
+        maf_fqdn: "maf.example.net".into(),
+        expiration_time: 1_795_000_000,
+        suid: 32,
+        target_ids: vec!["/in-cse.example.net/in-cse".into()],
+    })
+    .unwrap();
+    put("key-registration-body", registration.to_vec());
+    let retrieval = to_body(&KeyRetrievalResponse {
+        expiration_time: 1_795_000_000,
+        source_maf_client_id: "C-ae-1".into(),
+        suid: 32,
+        key_value: HexKey([0x9e, 0x2d].repeat(16).try_into().unwrap()),
+    })
+    .unwrap();
+    put(
+        "key-retrieval-response",
+        response(Rsc::Ok, "91aa", retrieval),
+    );
+    // Registrar: association information (request, response, and the body alone).
+    put(
+        "registrar-association-request",
+        request(
+            Method::Get,
+            "/registrar/association",
+            "C-ae-1",
+            "5e1d",
+            Body::default(),
+        ),
+    );
+    let info = to_body(&AssociationInfoResponse {
+        bound_identity: "C-ae-1".into(),
+        framework: AssociationFramework::PreProvisioned,
+        key_identifier: "ae1-kpsa@in-cse.example.net".into(),
+        expiration_time: Some(1_795_000_000),
+    })
+    .unwrap();
+    put("registrar-association-body", info.to_vec());
+    put(
+        "registrar-association-response",
+        response(Rsc::Ok, "5e1d", info),
+    );
 }
 
 fn main() {

@@ -1033,11 +1033,14 @@ fn insert_cookie(dgram: &[u8], cookie: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The MEF/MAF wire binding: HTTP requests and responses and every JSON body type. Whatever
-/// decodes re-encodes, and the re-encoding decodes to the same message; nothing panics.
+/// The MEF/MAF wire binding: HTTP requests and responses and every JSON body type (on the input
+/// itself and on the body of a decoded request or response). Whatever decodes re-encodes, and
+/// the re-encoding decodes to the same message; nothing panics.
 pub fn binding(data: &[u8]) {
     use m2msec::frameworks::binding::*;
+    binding_bodies(data);
     if let Ok(Some((req, used))) = Request::decode(data) {
+        binding_bodies(&req.body);
         assert!(used <= data.len());
         let mut wire = Vec::new();
         if req.encode(&mut wire).is_ok() {
@@ -1050,6 +1053,7 @@ pub fn binding(data: &[u8]) {
         let _ = black_box(Route::of(req.method, &req.path));
     }
     if let Ok(Some((resp, used))) = Response::decode(data) {
+        binding_bodies(&resp.body);
         assert!(used <= data.len());
         let mut wire = Vec::new();
         if resp.encode(&mut wire).is_ok() {
@@ -1059,6 +1063,11 @@ pub fn binding(data: &[u8]) {
             assert_eq!(again, resp);
         }
     }
+}
+
+/// Every JSON body type of the binding on `data`: what parses serializes and parses back equal.
+fn binding_bodies(data: &[u8]) {
+    use m2msec::frameworks::binding::*;
     fn body<T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + core::fmt::Debug>(
         data: &[u8],
     ) {
@@ -1075,5 +1084,6 @@ pub fn binding(data: &[u8]) {
     body::<KeyRegistrationRequest>(data);
     body::<KeyRegistrationResponse>(data);
     body::<KeyRetrievalResponse>(data);
+    body::<AssociationInfoResponse>(data);
     body::<ErrorBody>(data);
 }
