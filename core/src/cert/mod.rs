@@ -24,6 +24,16 @@ use x509_cert::Certificate;
 use crate::enums::AlertDescription;
 use crate::time::UnixTime;
 
+mod b64;
+pub mod build;
+pub mod verify;
+
+pub use build::{pem_decode, pem_encode, CertBuilder};
+pub use verify::{
+    root_of_trust_of, verify_ecdsa_sha256, verify_ecdsa_sha256_prehash, OneM2mVerifier,
+    RootOfTrust, RootOfTrustParseError, RotHash,
+};
+
 /// The largest certificate chain (DER bytes, all certificates together) we accept or send.
 pub const MAX_CHAIN_BYTES: usize = 16 * 1024;
 
@@ -348,6 +358,11 @@ pub enum CertError {
     KeyMismatch,
     /// The caller's verifier refused (e.g. a deferred decision).
     Refused,
+    /// The peer sent a raw public key where the association requires a certificate.
+    RawPublicKeyRefused,
+    /// An ECDH public value that is not a valid uncompressed P-256 point (or a private scalar
+    /// out of range).
+    InvalidPoint,
 }
 
 impl CertError {
@@ -358,9 +373,10 @@ impl CertError {
             Self::NoCertificate | Self::Malformed | Self::BadChainOrder | Self::BadSignature => {
                 AlertDescription::BadCertificate
             }
-            Self::UnsupportedKey | Self::UnhandledCriticalExtension => {
+            Self::UnsupportedKey | Self::UnhandledCriticalExtension | Self::RawPublicKeyRefused => {
                 AlertDescription::UnsupportedCertificate
             }
+            Self::InvalidPoint => AlertDescription::IllegalParameter,
             Self::Expired | Self::NotYetValid => AlertDescription::CertificateExpired,
             Self::UntrustedRoot | Self::NotCa | Self::PathLenExceeded | Self::NameConstraints => {
                 AlertDescription::UnknownCa
@@ -394,11 +410,36 @@ impl fmt::Display for CertError {
             Self::BadChainOrder => "certificates out of order",
             Self::KeyMismatch => "the signing key does not match the certificate",
             Self::Refused => "refused by the verifier",
+            Self::RawPublicKeyRefused => "raw public keys are not accepted here",
+            Self::InvalidPoint => "not a valid P-256 point or scalar",
         })
     }
 }
 
 impl core::error::Error for CertError {}
+
+/// ECDH on P-256 (RFC 8422 5.10): the x-coordinate of `secret_scalar` times the peer's point.
+///
+/// `peer_sec1_point` must be an uncompressed SEC1 point (`04 || X || Y`, 65 bytes: the only
+/// format TLS 1.2 ECDHE uses, RFC 8422 5.1.2) on the curve and not the identity;
+/// `secret_scalar` (big-endian) must be in `[1, n-1]`. Anything else is
+/// [`CertError::InvalidPoint`]. The premaster secret is zeroized when dropped.
+pub fn ecdh_p256_shared(
+    secret_scalar: &[u8; 32],
+    peer_sec1_point: &[u8],
+) -> Result<zeroize::Zeroizing<[u8; 32]>, CertError> {
+    if peer_sec1_point.len() != 65 || peer_sec1_point[0] != 0x04 {
+        return Err(CertError::InvalidPoint);
+    }
+    let peer =
+        p256::PublicKey::from_sec1_bytes(peer_sec1_point).map_err(|_| CertError::InvalidPoint)?;
+    let secret =
+        p256::SecretKey::from_bytes(secret_scalar.into()).map_err(|_| CertError::InvalidPoint)?;
+    let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(shared.raw_secret_bytes());
+    Ok(out)
+}
 
 #[cfg(test)]
 mod tests {
