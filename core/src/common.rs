@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 
+use crate::cert::{Credential, PeerCertificateInfo};
 use crate::codec::put_u24;
 use crate::config::Limits;
 use crate::crypto::rng::Drbg;
@@ -19,7 +20,7 @@ use crate::error::Error;
 use crate::key_schedule::{DirectionKeys, MasterSecret};
 use crate::record::{plain_record, Protection, Wire, DTLS_HEADER_LEN, MAX_PLAINTEXT};
 use crate::suites::CipherSuite;
-use crate::time::Instant;
+use crate::time::{Instant, UnixTime};
 
 /// What the handshake established, reported in `Event::Connected`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +28,7 @@ use crate::time::Instant;
 pub struct SessionInfo {
     /// The negotiated suite.
     pub suite: CipherSuite,
-    /// The PSK identity the client used.
+    /// The PSK identity the client used (empty for an ECDHE-ECDSA suite).
     pub psk_identity: Vec<u8>,
     /// The PSK identity hint the server sent, if any.
     pub psk_identity_hint: Option<Vec<u8>>,
@@ -35,6 +36,10 @@ pub struct SessionInfo {
     pub server_name: Option<String>,
     /// Whether RFC 7627 extended master secret was negotiated.
     pub extended_master_secret: bool,
+    /// What the `CertVerifier` (or `Session::peer_verified`) established about the peer's
+    /// certificate or raw public key; `None` for PSK suites and for a client that declined a
+    /// CertificateRequest of a server with optional client authentication.
+    pub peer_certificate: Option<PeerCertificateInfo>,
 }
 
 /// Events queued by the machines (owned; `AppData` is delivered separately).
@@ -45,6 +50,7 @@ pub(crate) enum QueuedEvent {
         server_name: Option<String>,
     },
     Connected(SessionInfo),
+    VerifyPeer(Credential),
     PeerClosed,
 }
 
@@ -130,6 +136,8 @@ pub(crate) struct Common {
     pub(crate) transcript: Sha256,
     pub(crate) rng: Drbg,
     pub(crate) now: Instant,
+    /// The caller's wall clock at the last call (certificate validity).
+    pub(crate) unix: UnixTime,
     pub(crate) record_version: ProtocolVersion,
     pub(crate) tx: Vec<u8>,
     pub(crate) tx_pos: usize,
@@ -180,6 +188,7 @@ impl Common {
             transcript: Sha256::new(),
             rng: Drbg::new(seed),
             now,
+            unix: UnixTime::default(),
             record_version: if dtls.is_some() {
                 ProtocolVersion::DTLS12
             } else {

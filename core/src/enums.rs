@@ -143,6 +143,10 @@ wire_enum! {
         EcPointFormats = 11,
         /// signature_algorithms(13), RFC 5246
         SignatureAlgorithms = 13,
+        /// client_certificate_type(19), RFC 7250
+        ClientCertificateType = 19,
+        /// server_certificate_type(20), RFC 7250
+        ServerCertificateType = 20,
         /// encrypt_then_mac(22), RFC 7366 (ignored: AEAD suites only)
         EncryptThenMac = 22,
         /// extended_master_secret(23), RFC 7627
@@ -153,6 +157,27 @@ wire_enum! {
         RenegotiationInfo = 0xff01,
     }
 }
+
+wire_enum! {
+    /// Certificate types (RFC 7250 3, the TLS Certificate Types registry).
+    CertificateType: u8 {
+        /// X.509 (0)
+        X509 = 0,
+        /// RawPublicKey (2)
+        RawPublicKey = 2,
+    }
+}
+
+/// NamedCurve secp256r1 (RFC 8422 5.1.1), the only group we use.
+pub const NAMED_GROUP_SECP256R1: u16 = 23;
+/// ECCurveType named_curve (RFC 8422 5.4).
+pub const CURVE_TYPE_NAMED_CURVE: u8 = 3;
+/// ECPointFormat uncompressed (RFC 8422 5.1.2).
+pub const POINT_FORMAT_UNCOMPRESSED: u8 = 0;
+/// SignatureAndHashAlgorithm {sha256, ecdsa} = ecdsa_secp256r1_sha256 (RFC 5246 7.4.1.4.1, RFC 8422).
+pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;
+/// ClientCertificateType ecdsa_sign (RFC 8422 5.5).
+pub const CLIENT_CERT_TYPE_ECDSA_SIGN: u8 = 64;
 
 /// A protocol version on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

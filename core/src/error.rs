@@ -43,6 +43,8 @@ pub enum PeerMisbehaved {
     MessageInterleavedWithKeyChange,
     /// Renegotiation indication was not empty in an initial handshake (RFC 5746).
     BadRenegotiationInfo,
+    /// A ServerKeyExchange or CertificateVerify signature did not verify with the peer's key.
+    BadSignature,
 }
 
 /// The peer wants something we do not support.
@@ -57,6 +59,11 @@ pub enum PeerIncompatible {
     NullCompressionRequired,
     /// The configuration requires RFC 7627 and the peer did not negotiate it.
     ExtendedMasterSecretRequired,
+    /// No certificate type in common (RFC 7250: X.509 or raw public key).
+    NoCommonCertificateType,
+    /// The peer cannot use secp256r1 with ecdsa_secp256r1_sha256, or asked for a client
+    /// certificate we cannot provide in the requested form.
+    NoCommonSignatureScheme,
 }
 
 /// The caller used the API wrongly.
@@ -77,6 +84,8 @@ pub enum ApiMisuse {
     ExporterTooLong,
     /// A DTLS MTU below the minimum.
     MtuTooSmall,
+    /// `peer_verified` was called when no verification was asked for.
+    NoVerificationRequested,
 }
 
 /// A configuration value was refused.
@@ -93,6 +102,17 @@ pub enum ConfigError {
     BadServerName,
     /// A client without a PSK.
     MissingPsk,
+    /// An ECDHE-ECDSA suite on a server without its own certificate (`CertifiedKey`).
+    MissingCertificate,
+    /// An ECDHE-ECDSA suite on a client, or client authentication on a server, without a
+    /// `CertVerifier` for the peer.
+    MissingVerifier,
+    /// A certificate type list that is empty, repeats a type, or names a type the own
+    /// credential cannot be sent as.
+    BadCertificateTypes,
+    /// Certificate authority names that do not fit a CertificateRequest (each 1..2^16-1 bytes,
+    /// 2^16-1 in all).
+    BadCertificateAuthorities,
 }
 
 /// Everything that can go wrong in a session.
@@ -139,7 +159,7 @@ impl Error {
                 PeerMisbehaved::UnexpectedMessage(_)
                 | PeerMisbehaved::MessageInterleavedWithKeyChange => A::UnexpectedMessage,
                 PeerMisbehaved::IllegalParameter(_) => A::IllegalParameter,
-                PeerMisbehaved::BadFinished => A::DecryptError,
+                PeerMisbehaved::BadFinished | PeerMisbehaved::BadSignature => A::DecryptError,
                 PeerMisbehaved::UnsolicitedExtension => A::UnsupportedExtension,
                 PeerMisbehaved::BadRenegotiationInfo => A::HandshakeFailure,
             },
@@ -147,12 +167,18 @@ impl Error {
                 PeerIncompatible::UnsupportedVersion => A::ProtocolVersion,
                 PeerIncompatible::NullCompressionRequired => A::IllegalParameter,
                 PeerIncompatible::NoCommonCipherSuite
-                | PeerIncompatible::ExtendedMasterSecretRequired => A::HandshakeFailure,
+                | PeerIncompatible::ExtendedMasterSecretRequired
+                | PeerIncompatible::NoCommonSignatureScheme => A::HandshakeFailure,
+                PeerIncompatible::NoCommonCertificateType => A::UnsupportedCertificate,
             },
             Self::BadRecordMac => A::BadRecordMac,
             Self::RecordOverflow => A::RecordOverflow,
             Self::UnknownPskIdentity => A::UnknownPskIdentity,
             Self::SequenceExhausted => A::CloseNotify,
+            // RFC 5246 7.4.6: a server that requires client authentication answers an empty
+            // client Certificate with handshake_failure (what OpenSSL sends too); a missing
+            // server certificate gets the same.
+            Self::Certificate(crate::cert::CertError::NoCertificate) => A::HandshakeFailure,
             Self::Certificate(e) => e.alert(),
             Self::AlertReceived(_)
             | Self::UnexpectedEof

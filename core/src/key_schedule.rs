@@ -1,4 +1,5 @@
-//! The TLS 1.2 key schedule for our suites: PSK premaster secret (RFC 4279 section 2), master
+//! The TLS 1.2 key schedule for our suites: PSK premaster secret (RFC 4279 section 2) or the
+//! ECDH shared secret (RFC 8422 5.10), master
 //! secret (RFC 5246 8.1) or extended master secret (RFC 7627 4), key expansion (RFC 5246 6.3),
 //! Finished (RFC 5246 7.4.9) and the keying-material exporter (RFC 5705 section 4).
 
@@ -134,7 +135,21 @@ pub fn psk_session_keys(
     tag: TagLen,
 ) -> (MasterSecret, DirectionKeys, DirectionKeys) {
     let pms = psk_premaster_secret(psk);
-    let ms = master_secret(&pms, client_random, server_random, session_hash);
+    session_keys(&pms, client_random, server_random, session_hash, tag)
+}
+
+/// The key schedule from any premaster secret (the ECDH x-coordinate for ECDHE, RFC 8422
+/// 5.10): master secret (extended when `session_hash` is given) and the (client write, server
+/// write) keys.
+#[must_use]
+pub fn session_keys(
+    premaster: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    session_hash: Option<&[u8; 32]>,
+    tag: TagLen,
+) -> (MasterSecret, DirectionKeys, DirectionKeys) {
+    let ms = master_secret(premaster, client_random, server_random, session_hash);
     let (client_keys, server_keys) = key_expansion(&ms, client_random, server_random, tag);
     (ms, client_keys, server_keys)
 }

@@ -5,9 +5,11 @@
 //! adapters (`m2msec-std`, `m2msec-tokio`) move them over sockets. See [`session`] for the driving
 //! contract.
 //!
-//! Implemented so far: TLS 1.2 with TLS_PSK_WITH_AES_128_CCM and TLS_PSK_WITH_AES_128_CCM_8
-//! (RFC 4279, RFC 6655), extended master secret (RFC 7627), renegotiation_info (RFC 5746; no
-//! renegotiation), server_name (RFC 6066) and the RFC 5705 exporter.
+//! Implemented so far: TLS 1.2 and DTLS 1.2 with TLS_PSK_WITH_AES_128_CCM and
+//! TLS_PSK_WITH_AES_128_CCM_8 (RFC 4279, RFC 6655), TLS_ECDHE_ECDSA_WITH_AES_128_CCM and
+//! TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (RFC 8422, RFC 7251; P-256 only, X.509 or RFC 7250 raw
+//! public keys, mutual authentication), extended master secret (RFC 7627), renegotiation_info
+//! (RFC 5746; no renegotiation), server_name (RFC 6066) and the RFC 5705 exporter.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod dtls;
 pub mod enums;
 pub mod error;
 pub mod frameworks;
+mod handshake_cert;
 pub mod key_schedule;
 pub mod keys;
 pub mod messages;
@@ -37,8 +40,15 @@ pub mod store;
 pub mod suites;
 pub mod time;
 
+pub use cert::{
+    CertDecision, CertError, CertVerifier, CertifiedKey, Credential, PeerCertificateInfo,
+    SigningKey,
+};
 pub use common::SessionInfo;
-pub use config::{ClientConfig, ClientPsk, PskLookup, PskResolver, PskTable, ServerConfig};
+pub use config::{
+    ClientAuth, ClientConfig, ClientPsk, PskLookup, PskResolver, PskTable, ServerConfig,
+};
+pub use enums::CertificateType;
 pub use error::Error;
 pub use secret::Psk;
 pub use session::{Event, Output, Session, Transport};

@@ -226,6 +226,242 @@ impl<'a> PskIdentityBody<'a> {
     }
 }
 
+/// A TLS 1.2 `DigitallySigned` (RFC 5246 4.7): the CertificateVerify body, and the tail of an
+/// ECDHE ServerKeyExchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigitallySigned<'a> {
+    /// SignatureAndHashAlgorithm as one u16 (0x0403 = ecdsa_secp256r1_sha256).
+    pub scheme: u16,
+    /// The signature (for ECDSA: a DER ECDSA-Sig-Value).
+    pub signature: &'a [u8],
+}
+
+impl<'a> DigitallySigned<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, InvalidMessage> {
+        let scheme = r.u16()?;
+        let signature = r.vec16()?;
+        Ok(Self { scheme, signature })
+    }
+
+    /// Decodes a body that is exactly one `DigitallySigned` (CertificateVerify).
+    pub fn decode(body: &'a [u8]) -> Result<Self, InvalidMessage> {
+        let mut r = Reader::new(body);
+        let v = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(v)
+    }
+
+    /// Appends the encoding.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+        put_u16(out, self.scheme);
+        put_vec(out, Width::U16, self.signature)
+    }
+}
+
+/// The ECDHE ServerKeyExchange (RFC 8422 5.4): `ServerECDHParams` and its signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EcdheServerKeyExchange<'a> {
+    /// ECCurveType (3 = named_curve; the others are deprecated and refused by the handshake).
+    pub curve_type: u8,
+    /// NamedCurve (23 = secp256r1).
+    pub named_curve: u16,
+    /// The ephemeral public point (`ECPoint`, 1..255 bytes).
+    pub point: &'a [u8],
+    /// The signature over client_random || server_random || ServerECDHParams.
+    pub signed: DigitallySigned<'a>,
+}
+
+impl<'a> EcdheServerKeyExchange<'a> {
+    /// Decodes a body. Only the named_curve form is understood: anything else is refused as
+    /// an illegal value (explicit curves are deprecated by RFC 8422 5.4).
+    pub fn decode(body: &'a [u8]) -> Result<Self, InvalidMessage> {
+        let mut r = Reader::new(body);
+        let curve_type = r.u8()?;
+        if curve_type != crate::enums::CURVE_TYPE_NAMED_CURVE {
+            return Err(InvalidMessage::InvalidValue("ECCurveType"));
+        }
+        let named_curve = r.u16()?;
+        let point = r.vec8()?;
+        if point.is_empty() {
+            return Err(InvalidMessage::EmptyVector);
+        }
+        let signed = DigitallySigned::read(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            curve_type,
+            named_curve,
+            point,
+            signed,
+        })
+    }
+
+    /// The encoded `ServerECDHParams` (what the signature covers after the two randoms).
+    pub fn params(&self) -> Result<Vec<u8>, InvalidMessage> {
+        let mut out = Vec::with_capacity(4 + self.point.len());
+        out.push(self.curve_type);
+        put_u16(&mut out, self.named_curve);
+        put_vec(&mut out, Width::U8, self.point)?;
+        Ok(out)
+    }
+
+    /// Appends the encoded body.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+        out.extend_from_slice(&self.params()?);
+        self.signed.encode(out)
+    }
+}
+
+/// CertificateRequest (RFC 5246 7.4.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRequest<'a> {
+    /// ClientCertificateType values (64 = ecdsa_sign).
+    pub certificate_types: &'a [u8],
+    /// supported_signature_algorithms.
+    pub sig_schemes: Vec<u16>,
+    /// certificate_authorities: DER DistinguishedNames.
+    pub authorities: Vec<&'a [u8]>,
+}
+
+impl<'a> CertificateRequest<'a> {
+    /// Decodes a body.
+    pub fn decode(body: &'a [u8]) -> Result<Self, InvalidMessage> {
+        let mut r = Reader::new(body);
+        let certificate_types = r.vec8()?;
+        if certificate_types.is_empty() {
+            return Err(InvalidMessage::EmptyVector);
+        }
+        let sig_schemes = u16_list(r.vec16()?)?;
+        let mut ca = Reader::new(r.vec16()?);
+        let mut authorities = Vec::new();
+        while ca.left() > 0 {
+            let dn = ca.vec16()?;
+            if dn.is_empty() {
+                return Err(InvalidMessage::EmptyVector);
+            }
+            authorities.push(dn);
+        }
+        r.finish()?;
+        Ok(Self {
+            certificate_types,
+            sig_schemes,
+            authorities,
+        })
+    }
+
+    /// Appends the encoded body.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+        put_vec(out, Width::U8, self.certificate_types)?;
+        let p = LengthPrefix::start(out, Width::U16);
+        for s in &self.sig_schemes {
+            put_u16(out, *s);
+        }
+        p.finish(out)?;
+        let p = LengthPrefix::start(out, Width::U16);
+        for dn in &self.authorities {
+            put_vec(out, Width::U16, dn)?;
+        }
+        p.finish(out)
+    }
+}
+
+/// The X.509 Certificate body (RFC 5246 7.4.2): `ASN.1Cert certificate_list<0..2^24-1>`, each
+/// certificate 1..2^24-1 bytes. An empty list is how a client declines a CertificateRequest.
+pub fn decode_certificate_list(body: &[u8]) -> Result<Vec<&[u8]>, InvalidMessage> {
+    let mut r = Reader::new(body);
+    let mut list = Reader::new(r.vec24()?);
+    r.finish()?;
+    let mut certs = Vec::new();
+    while list.left() > 0 {
+        let c = list.vec24()?;
+        if c.is_empty() {
+            return Err(InvalidMessage::EmptyVector);
+        }
+        certs.push(c);
+    }
+    Ok(certs)
+}
+
+/// Encodes an X.509 Certificate body from DER certificates, leaf first.
+pub fn encode_certificate_list(certs: &[Vec<u8>], out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+    let p = LengthPrefix::start(out, Width::U24);
+    for c in certs {
+        put_vec(out, Width::U24, c)?;
+    }
+    p.finish(out)
+}
+
+/// The raw public key Certificate body (RFC 7250 3): `opaque ASN.1_subjectPublicKeyInfo<1..2^24-1>`.
+pub fn decode_raw_public_key(body: &[u8]) -> Result<&[u8], InvalidMessage> {
+    let mut r = Reader::new(body);
+    let spki = r.vec24()?;
+    r.finish()?;
+    if spki.is_empty() {
+        return Err(InvalidMessage::EmptyVector);
+    }
+    Ok(spki)
+}
+
+/// Encodes a raw public key Certificate body.
+pub fn encode_raw_public_key(spki: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+    put_vec(out, Width::U24, spki)
+}
+
+/// A body that is one `ECPoint` (`opaque point<1..2^8-1>`): the ECDHE ClientKeyExchange.
+pub fn decode_ec_point(body: &[u8]) -> Result<&[u8], InvalidMessage> {
+    let mut r = Reader::new(body);
+    let p = r.vec8()?;
+    r.finish()?;
+    if p.is_empty() {
+        return Err(InvalidMessage::EmptyVector);
+    }
+    Ok(p)
+}
+
+/// A list of u16 (`<2..2^16-2>`: supported_groups, signature_algorithms), raw bytes given.
+pub fn u16_list(data: &[u8]) -> Result<Vec<u16>, InvalidMessage> {
+    if data.is_empty() || data.len() % 2 != 0 {
+        return Err(InvalidMessage::InvalidValue("u16 list length"));
+    }
+    Ok(data
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
+}
+
+/// An extension body that is one `vec16` of u16 values (supported_groups, signature_algorithms).
+pub fn parse_u16_list_ext(data: &[u8]) -> Result<Vec<u16>, InvalidMessage> {
+    let mut r = Reader::new(data);
+    let v = u16_list(r.vec16()?)?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// An extension body that is one non-empty `vec8` of bytes (ec_point_formats, the ClientHello
+/// certificate type lists of RFC 7250).
+pub fn parse_u8_list_ext(data: &[u8]) -> Result<&[u8], InvalidMessage> {
+    let mut r = Reader::new(data);
+    let v = r.vec8()?;
+    r.finish()?;
+    if v.is_empty() {
+        return Err(InvalidMessage::EmptyVector);
+    }
+    Ok(v)
+}
+
+/// Encodes a `vec16` of u16 values as an extension body.
+pub fn encode_u16_list_ext(values: &[u16], out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+    let p = LengthPrefix::start(out, Width::U16);
+    for v in values {
+        put_u16(out, *v);
+    }
+    p.finish(out)
+}
+
+/// Encodes a `vec8` of bytes as an extension body.
+pub fn encode_u8_list_ext(values: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidMessage> {
+    put_vec(out, Width::U8, values)
+}
+
 /// Reads the first host_name of a server_name extension (RFC 6066 3) and checks it is a DNS name.
 pub fn parse_server_name(data: &[u8]) -> Result<&str, InvalidMessage> {
     let mut r = Reader::new(data);

@@ -1,6 +1,8 @@
 //! The cryptography the engine uses, on RustCrypto: AES-128-CCM record protection, the TLS 1.2
-//! PRF (HMAC-SHA-256) and a deterministic random bit generator seeded by the caller.
+//! PRF (HMAC-SHA-256), a deterministic random bit generator seeded by the caller, and P-256
+//! ECDHE / ECDSA for the certificate suites.
 
 pub mod aead;
+pub mod ecc;
 pub mod prf;
 pub mod rng;

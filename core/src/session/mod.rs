@@ -4,7 +4,8 @@
 //!
 //! * Inputs: [`Session::handle_input`] with bytes from the transport, [`Session::handle_timeout`]
 //!   when the deadline from [`Output::Wait`] passes, [`Session::send`] / [`Session::close`] from
-//!   the application, [`Session::provide_psk`] to answer [`Event::PskNeeded`], and
+//!   the application, [`Session::provide_psk`] to answer [`Event::PskNeeded`],
+//!   [`Session::peer_verified`] to answer [`Event::VerifyPeer`], and
 //!   [`Session::handle_eof`] when the transport ends.
 //! * Output: after **every** input call, drain [`Session::poll_output`] until it returns
 //!   [`Output::Wait`]: write each `Transmit` to the transport, act on each `Event`.
@@ -26,6 +27,7 @@ mod datagram;
 
 pub use crate::common::Stats;
 
+use crate::cert::{CertError, Credential, PeerCertificateInfo};
 use crate::client::{self, ClientState};
 use crate::common::{Common, Established, QueuedEvent, SessionInfo};
 use crate::config::{ClientConfig, Limits, ServerConfig};
@@ -73,6 +75,13 @@ pub enum Event<'b> {
     },
     /// The handshake completed.
     Connected(SessionInfo),
+    /// The configured `CertVerifier` deferred its decision on the peer's certificate or raw
+    /// public key: decide, then answer with [`Session::peer_verified`]. The session takes no
+    /// input meanwhile ([`Session::is_suspended`]).
+    VerifyPeer {
+        /// What the peer presented (its signatures are checked by the handshake afterwards).
+        credential: Credential,
+    },
     /// Application data from the peer (borrowed from the caller's buffer).
     AppData(&'b [u8]),
     /// The peer sent close_notify; ours is queued. No more data will come.
@@ -80,6 +89,10 @@ pub enum Event<'b> {
 }
 
 /// What [`Session::poll_output`] has for the caller.
+// `Event::Connected` carries the `SessionInfo` by value (with the peer's certificate
+// information): an `Output` lives on the caller's stack for one poll and events are rare, so
+// boxing would only add an allocation and break `Event::Connected(info)` matches.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Output<'b> {
@@ -171,7 +184,9 @@ fn new_common(
         Transport::Dtls { mtu } if mtu < MIN_MTU => return Err(ApiMisuse::MtuTooSmall.into()),
         Transport::Dtls { mtu } => Some((mtu, retransmit, limits)),
     };
-    Ok(Common::new(rng_seed, now.mono, dtls))
+    let mut cx = Common::new(rng_seed, now.mono, dtls);
+    cx.unix = now.unix;
+    Ok(cx)
 }
 
 /// A (D)TLS session, client or server. See the module documentation for the driving contract.
@@ -271,13 +286,21 @@ impl Session {
         }
     }
 
-    /// Whether the session waits for the caller's decision (`provide_psk`) and takes no input.
+    /// Whether the session waits for the caller's decision (`provide_psk`, `peer_verified`)
+    /// and takes no input.
     #[must_use]
     pub fn is_suspended(&self) -> bool {
         matches!(
             self.machine,
             Machine::Server(_, ServerState::AwaitingPsk { .. })
+                | Machine::Server(_, ServerState::AwaitingPeer(_))
+                | Machine::Client(_, ClientState::AwaitingPeer(_))
         )
+    }
+
+    fn set_now(&mut self, now: Now) {
+        self.cx.now = now.mono;
+        self.cx.unix = now.unix;
     }
 
     /// Whether the handshake has completed.
@@ -331,7 +354,7 @@ impl Session {
     /// Feeds bytes received from the transport; returns how many were taken. See the driving contract.
     pub fn handle_input(&mut self, now: Now, input: &[u8]) -> Result<usize, Error> {
         self.check_usable()?;
-        self.cx.now = now.mono;
+        self.set_now(now);
         if self.cx.dtls.is_some() {
             return self.handle_datagram(input);
         }
@@ -440,9 +463,15 @@ impl Session {
     }
 
     fn handle_handshake_fragment(&mut self, frag: &[u8]) -> Result<(), Error> {
-        let max = self.machine.limits().max_handshake_message;
         self.hs_buf.extend_from_slice(frag);
-        loop {
+        self.process_hs_buf()
+    }
+
+    /// TLS: hands every whole message in `hs_buf` to the machine, stopping while suspended
+    /// (the rest waits there until the caller answers).
+    fn process_hs_buf(&mut self) -> Result<(), Error> {
+        let max = self.machine.limits().max_handshake_message;
+        while !self.is_suspended() {
             if self.hs_buf.len() < 4 {
                 return Ok(());
             }
@@ -458,6 +487,7 @@ impl Session {
             let msg: Vec<u8> = self.hs_buf.drain(..4 + len).collect();
             self.handle_handshake_message(HandshakeType::from(msg[0]), &msg, 4)?;
         }
+        Ok(())
     }
 
     /// Handles one whole handshake message; `raw` is what the transcript hashes, its header
@@ -518,21 +548,60 @@ impl Session {
         else {
             unreachable!("checked just above")
         };
-        self.cx.now = now.mono;
+        self.set_now(now);
         match server::resume_with_psk(st, &mut self.cx, &cfg, psk) {
             Ok(st) => self.machine = Machine::Server(cfg, st),
             Err(e) => return Err(self.fail(e)),
         }
+        self.resume()
+    }
+
+    /// Continues with the input that waited while the session was suspended.
+    fn resume(&mut self) -> Result<(), Error> {
         if self.cx.dtls.is_some() {
-            self.resume_datagram()?;
+            return self.resume_datagram();
         }
-        Ok(())
+        self.process_hs_buf().map_err(|e| self.fail(e))
+    }
+
+    /// Answers [`Event::VerifyPeer`]: `Ok(info)` trusts the peer's credential (the info is
+    /// reported in [`SessionInfo::peer_certificate`]); `Err(e)` refuses it, ending the
+    /// handshake with `e`'s alert ([`Error::Certificate`]).
+    pub fn peer_verified(
+        &mut self,
+        now: Now,
+        result: Result<PeerCertificateInfo, CertError>,
+    ) -> Result<(), Error> {
+        self.check_usable()?;
+        let waiting = matches!(
+            self.machine,
+            Machine::Server(_, ServerState::AwaitingPeer(_))
+                | Machine::Client(_, ClientState::AwaitingPeer(_))
+        );
+        if !waiting {
+            return Err(ApiMisuse::NoVerificationRequested.into());
+        }
+        self.set_now(now);
+        let resumed = match core::mem::replace(&mut self.machine, Machine::Poisoned) {
+            Machine::Client(cfg, st) => {
+                client::resume_verified(st, result).map(|st| Machine::Client(cfg, st))
+            }
+            Machine::Server(cfg, st) => {
+                server::resume_verified(st, result).map(|st| Machine::Server(cfg, st))
+            }
+            Machine::Poisoned => Err(ApiMisuse::AfterFatal.into()),
+        };
+        match resumed {
+            Ok(m) => self.machine = m,
+            Err(e) => return Err(self.fail(e)),
+        }
+        self.resume()
     }
 
     /// Timers (DTLS retransmission). Idempotent; safe to call early.
     pub fn handle_timeout(&mut self, now: Now) -> Result<(), Error> {
         self.check_usable()?;
-        self.cx.now = now.mono;
+        self.set_now(now);
         let connected = self.is_connected();
         let Some(d) = self.cx.dtls.as_mut() else {
             return Ok(());
@@ -568,7 +637,7 @@ impl Session {
         if !self.is_connected() {
             return Err(ApiMisuse::NotConnected.into());
         }
-        self.cx.now = now.mono;
+        self.set_now(now);
         if self.cx.dtls.is_some() {
             if self.cx.pending_tx() >= self.machine.limits().max_buffered_output || data.is_empty()
             {
@@ -650,6 +719,7 @@ impl Session {
                 server_name,
             },
             QueuedEvent::Connected(info) => Event::Connected(info),
+            QueuedEvent::VerifyPeer(credential) => Event::VerifyPeer { credential },
             QueuedEvent::PeerClosed => Event::PeerClosed,
         })
     }
