@@ -58,7 +58,8 @@ const OID_CN: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unw
 /// in other fields).
 #[derive(Clone, Debug)]
 struct Extra {
-    oid: der::asn1::ObjectIdentifier,
+    /// `None` when the dotted text did not parse (reported by the build).
+    oid: Option<der::asn1::ObjectIdentifier>,
     critical: bool,
     value: Vec<u8>,
 }
@@ -173,8 +174,7 @@ impl CertBuilder {
     /// if the OID does not parse.
     #[must_use]
     pub fn extension(mut self, oid: &str, critical: bool, der_value: &[u8]) -> Self {
-        let oid = der::asn1::ObjectIdentifier::new(oid)
-            .unwrap_or(der::asn1::ObjectIdentifier::new_unwrap("0.0"));
+        let oid = der::asn1::ObjectIdentifier::new(oid).ok();
         self.extras.push(Extra {
             oid,
             critical,
@@ -292,7 +292,7 @@ impl CertBuilder {
         }
         for e in &self.extras {
             extensions.push(Extension {
-                extn_id: e.oid,
+                extn_id: e.oid.ok_or(CertError::Malformed)?,
                 critical: e.critical,
                 extn_value: OctetString::new(e.value.clone()).map_err(bad)?,
             });

@@ -116,7 +116,7 @@ pub enum RotHash {
 impl RotHash {
     /// The digest length in bytes.
     #[must_use]
-    pub const fn len(self) -> usize {
+    pub const fn digest_len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha256_128 => 16,
@@ -168,7 +168,7 @@ impl RotHash {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RootOfTrust {
     hash: RotHash,
-    /// The digest in the first `hash.len()` bytes, zero after.
+    /// The digest in the first `hash.digest_len()` bytes, zero after.
     digest: [u8; 32],
 }
 
@@ -179,18 +179,18 @@ impl RootOfTrust {
     pub fn of_spki(spki_der: &[u8], alg: RotHash) -> Self {
         let full = sha256(spki_der);
         let mut digest = [0u8; 32];
-        digest[..alg.len()].copy_from_slice(&full[..alg.len()]);
+        digest[..alg.digest_len()].copy_from_slice(&full[..alg.digest_len()]);
         Self { hash: alg, digest }
     }
 
     /// A Root of Trust from its digest bytes; [`CertError::Malformed`] if the length is not the
     /// algorithm's.
     pub fn from_digest(alg: RotHash, digest: &[u8]) -> Result<Self, CertError> {
-        if digest.len() != alg.len() {
+        if digest.len() != alg.digest_len() {
             return Err(CertError::Malformed);
         }
         let mut d = [0u8; 32];
-        d[..alg.len()].copy_from_slice(digest);
+        d[..alg.digest_len()].copy_from_slice(digest);
         Ok(Self {
             hash: alg,
             digest: d,
@@ -206,7 +206,7 @@ impl RootOfTrust {
     /// The digest (16, 15 or 32 bytes).
     #[must_use]
     pub fn digest(&self) -> &[u8] {
-        &self.digest[..self.hash.len()]
+        &self.digest[..self.hash.digest_len()]
     }
 
     /// Whether the DER SubjectPublicKeyInfo `spki_der` hashes to this Root of Trust.
@@ -710,7 +710,8 @@ fn check_name_constraints(
     for (k, c) in below.iter().enumerate() {
         // The subject of a self-issued intermediate is exempt (RFC 5280 6.1.3 (b)).
         let subject = &c.cert.tbs_certificate.subject;
-        if !subject.0.is_empty() && !(k > 0 && c.self_issued()) {
+        let exempt = subject.0.is_empty() || (k > 0 && c.self_issued());
+        if !exempt {
             check_constraint(nc, &Subordinate::Dir(subject))?;
         }
         for g in &c.sans {
@@ -959,7 +960,7 @@ mod tests {
         assert_eq!(with_authority.parse::<RootOfTrust>(), Ok(full));
         for alg in [RotHash::Sha256_128, RotHash::Sha256_120] {
             let t = RootOfTrust::of_spki(&spki, alg);
-            assert_eq!(t.digest(), &full.digest()[..alg.len()]);
+            assert_eq!(t.digest(), &full.digest()[..alg.digest_len()]);
             assert_eq!(t.to_string().parse::<RootOfTrust>(), Ok(t));
             assert!(t.matches_spki(&spki));
             assert_ne!(t, full);
