@@ -758,7 +758,7 @@ pub struct ClientRegistration {
 /// A client session with the MAF over TLS or DTLS.
 enum MafSession {
     Tls(Box<TlsStream<TcpStream>>),
-    Dtls(DtlsConnection),
+    Dtls(Box<DtlsConnection>),
 }
 
 impl MafSession {
@@ -852,7 +852,7 @@ async fn maf_session_via(
     }
     let config = client_config(creds)?;
     let conn = dtls_connect(addr, config, Some(&creds.maf_fqdn)).await?;
-    Ok(MafSession::Dtls(conn))
+    Ok(MafSession::Dtls(Box::new(conn)))
 }
 
 /// Entity A's Key Registration: a TLS-PSK session to the MAF at `addr` with `creds`, the

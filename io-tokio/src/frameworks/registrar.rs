@@ -1260,7 +1260,7 @@ impl From<m2msec::Error> for AssociateError {
 
 enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
-    Dtls(DtlsConnection),
+    Dtls(Box<DtlsConnection>),
 }
 
 /// Entity A's established association with a registrar, over TLS or DTLS.
@@ -1465,7 +1465,7 @@ async fn associate_with(
                 };
                 let socket = UdpSocket::bind(local).await?;
                 socket.connect(addr).await?;
-                Conn::Dtls(connect_dtls(socket, config, None, DTLS_MTU).await?)
+                Conn::Dtls(Box::new(connect_dtls(socket, config, None, DTLS_MTU).await?))
             }
         })
     };
