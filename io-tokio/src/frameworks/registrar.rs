@@ -1465,7 +1465,9 @@ async fn associate_with(
                 };
                 let socket = UdpSocket::bind(local).await?;
                 socket.connect(addr).await?;
-                Conn::Dtls(Box::new(connect_dtls(socket, config, None, DTLS_MTU).await?))
+                Conn::Dtls(Box::new(
+                    connect_dtls(socket, config, None, DTLS_MTU).await?,
+                ))
             }
         })
     };
