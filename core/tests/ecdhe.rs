@@ -626,3 +626,38 @@ fn psk_and_certificates_in_one_configuration() {
     assert_eq!(o.s.info.unwrap().psk_identity, b"id");
     drop(table);
 }
+
+#[test]
+fn dtls_lost_certificate_flight_is_retransmitted_and_reassembled_out_of_order() {
+    use m2msec::{Instant, Session, UnixTime};
+    let (c, s) = mutual(CipherSuite::EcdheEcdsaAes128Ccm8);
+    let t = Transport::Dtls { mtu: 300 };
+    let client = Session::client(Arc::new(c), t, None, Now::default(), [5; 32]).unwrap();
+    let server = Session::server(Arc::new(s), t, Now::default(), [6; 32]).unwrap();
+    let (mut client, mut server) = (
+        Side::new(client, true, accept),
+        Side::new(server, true, accept),
+    );
+    let mut hello = Vec::new();
+    client.drain(&mut hello);
+    let lost = server.feed(&hello, 0);
+    assert!(
+        lost.len() > 3,
+        "the certificate flight is fragmented over several datagrams"
+    );
+    let later = Now {
+        mono: Instant(2_000_000),
+        unix: UnixTime(0),
+    };
+    server.s.handle_timeout(later).unwrap();
+    let mut again = Vec::new();
+    server.drain(&mut again);
+    assert_eq!(again.len(), lost.len());
+    again.reverse();
+    let to_server = client.feed(&again, 0);
+    let back = server.feed(&to_server, 0);
+    client.feed(&back, 0);
+    assert!(client.s.is_connected() && server.s.is_connected());
+    assert_eq!(exporter(&client.s), exporter(&server.s));
+    assert!(server.s.stats().retransmissions >= 1);
+}
