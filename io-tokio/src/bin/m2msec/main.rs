@@ -1,5 +1,6 @@
-//! The `m2msec` command: a (D)TLS 1.2 PSK client and server that pipe stdin to the peer and the
-//! peer's data to stdout (like `openssl s_client` / `s_server`), and a self-contained demo.
+//! The `m2msec` command: a (D)TLS 1.2 client and server (PSK and/or ECDHE-ECDSA certificates)
+//! that pipe stdin to the peer and the peer's data to stdout (like `openssl s_client` /
+//! `s_server`), certificate tooling (`cert new`, `cert rot`), and a self-contained demo.
 //!
 //! With `--dtls`, stdin is sent as datagrams: one per line (a line longer than the largest
 //! record payload is split), each datagram received is written to stdout as it is. On EOF the
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use m2msec::messages::is_dns_name;
 use m2msec::SessionInfo;
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, PskTable, ServerConfig};
+use m2msec::{
+    CertificateType, CipherSuite, ClientAuth, ClientConfig, ClientPsk, Psk, PskTable, ServerConfig,
+};
 use m2msec_tokio::{
     accept, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener, Error, TlsStream,
 };
@@ -22,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+mod cert;
 mod fwdemo;
 mod roles;
 
@@ -41,7 +45,7 @@ const LINGER: Duration = Duration::from_secs(3);
 #[command(
     name = "m2msec",
     version,
-    about = "oneM2M TS-0003 (D)TLS 1.2 PSK client and server"
+    about = "oneM2M TS-0003 (D)TLS 1.2 client and server (PSK and certificates)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +64,9 @@ enum Cmd {
     /// TS-0003 key derivations, for operators debugging provisioning.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// P-256 keys and certificates for the certificate-based frameworks, and Roots of Trust.
+    #[command(subcommand)]
+    Cert(cert::CertCmd),
     /// Run an M2M Enrolment Function (Security Bootstrap, Km release to MAFs) until SIGTERM.
     Mef(roles::ServeArgs),
     /// Security Bootstrap as an Enrolee: get Ke/KeID from the MEF, derive Km, store both.
@@ -128,15 +135,19 @@ fn keys_cmd(cmd: KeysCmd) -> Result<(), String> {
 
 #[derive(Args, Debug)]
 struct Common {
-    /// The PSK identity.
-    #[arg(long, value_name = "ID")]
-    psk_identity: String,
+    /// The PSK identity (PSK suites).
+    #[arg(long, value_name = "ID", requires = "psk")]
+    psk_identity: Option<String>,
     /// The PSK, in hex.
-    #[arg(long, value_name = "HEX", value_parser = parse_key)]
-    psk: Key,
-    /// A cipher suite (repeatable): psk-aes128-ccm or psk-aes128-ccm8. Default: both.
+    #[arg(long, value_name = "HEX", value_parser = parse_key, requires = "psk_identity")]
+    psk: Option<Key>,
+    /// A cipher suite (repeatable): psk-aes128-ccm, psk-aes128-ccm8, ecdhe-ecdsa-aes128-ccm,
+    /// ecdhe-ecdsa-aes128-ccm8 (or ecdhe-aes128-ccm[8]). Default: those the PSK and
+    /// certificate flags allow.
     #[arg(long = "suite", value_name = "SUITE", value_parser = parse_suite)]
     suites: Vec<CipherSuite>,
+    #[command(flatten)]
+    auth: cert::CertArgs,
     /// RFC 5705 keying material to print after the handshake (repeatable); no CONTEXT_HEX
     /// means no context, an empty one means an empty context.
     #[arg(long = "export", value_name = "LABEL:LEN[:CONTEXT_HEX]", value_parser = parse_export)]
@@ -172,6 +183,9 @@ struct ServerArgs {
     /// Exit after the first connection ends.
     #[arg(long)]
     once: bool,
+    /// With --cert/--key: do not ask clients for a certificate (default: required).
+    #[arg(long)]
+    no_client_auth: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -191,8 +205,16 @@ fn parse_key(s: &str) -> Result<Key, String> {
 }
 
 fn parse_suite(s: &str) -> Result<CipherSuite, String> {
-    CipherSuite::from_name(s).ok_or_else(|| {
-        let names: Vec<_> = CipherSuite::ALL.iter().map(|s| s.short_name()).collect();
+    let alias = match s.to_ascii_lowercase().as_str() {
+        "ecdhe-aes128-ccm" => Some(CipherSuite::EcdheEcdsaAes128Ccm),
+        "ecdhe-aes128-ccm8" => Some(CipherSuite::EcdheEcdsaAes128Ccm8),
+        _ => None,
+    };
+    alias.or_else(|| CipherSuite::from_name(s)).ok_or_else(|| {
+        let names: Vec<_> = CipherSuite::every()
+            .iter()
+            .map(|s| s.short_name())
+            .collect();
         format!("unknown suite (expected one of {})", names.join(", "))
     })
 }
@@ -235,6 +257,7 @@ fn main() -> ExitCode {
             Cmd::Server(a) => server(a).await,
             Cmd::Demo => demo().await,
             Cmd::Keys(k) => keys_cmd(k).map_err(Failure),
+            Cmd::Cert(c) => cert::cert_cmd(c),
             Cmd::Mef(a) => roles::mef(a).await,
             Cmd::Enrol(a) => roles::enrol(a).await,
             Cmd::Maf(a) => roles::maf(a).await,
@@ -275,12 +298,120 @@ impl From<m2msec::error::ConfigError> for Failure {
     }
 }
 
-fn suites(c: &Common) -> Vec<CipherSuite> {
+/// The suites to offer or accept: `--suite`, or by default the certificate suites when
+/// certificates are configured (`certs`), then the PSK suites with a PSK. Each chosen suite
+/// must have what it needs.
+fn suites(c: &Common, certs: bool, cert_need: &str) -> Result<Vec<CipherSuite>, Failure> {
+    let psk = c.psk.is_some();
     if c.suites.is_empty() {
-        CipherSuite::ALL.to_vec()
-    } else {
-        c.suites.clone()
+        let mut out = Vec::new();
+        if certs {
+            out.extend_from_slice(CipherSuite::ECDHE_ECDSA);
+        }
+        if psk {
+            out.extend_from_slice(CipherSuite::ALL);
+        }
+        if out.is_empty() {
+            return Err(Failure(format!(
+                "nothing to authenticate with: give --psk-identity and --psk, or {cert_need}"
+            )));
+        }
+        return Ok(out);
     }
+    for s in &c.suites {
+        if s.is_psk() && !psk {
+            return Err(Failure(format!(
+                "--suite {} needs --psk-identity and --psk",
+                s.short_name()
+            )));
+        }
+        if s.is_ecdhe_ecdsa() && !certs {
+            return Err(Failure(format!(
+                "--suite {} needs {cert_need}",
+                s.short_name()
+            )));
+        }
+    }
+    Ok(c.suites.clone())
+}
+
+fn client_config(c: &Common) -> Result<ClientConfig, Failure> {
+    let auth = c.auth.load()?;
+    if auth.own.is_some() && auth.verifier.is_none() {
+        return Err(Failure(
+            "a client certificate needs --peer-root (the server's Root of Trust)".into(),
+        ));
+    }
+    let suites = suites(c, auth.verifier.is_some(), "--peer-root (certificates)")?;
+    let psk = match (&c.psk_identity, &c.psk) {
+        (Some(id), Some(key)) => Some(ClientPsk::new(id.as_bytes(), Psk::new(&key.0)?)?),
+        _ => None,
+    };
+    let mut b = match (psk, &auth.verifier) {
+        (Some(psk), _) => ClientConfig::builder(psk),
+        (None, Some(v)) => ClientConfig::builder_with_verifier(v.clone()),
+        (None, None) => unreachable!("suites() refused"),
+    };
+    if let Some(v) = auth.verifier.clone() {
+        b = b.verifier(v);
+    }
+    if let Some(own) = auth.own.clone() {
+        b = b.certificate(own);
+    }
+    if auth.raw {
+        b = b.server_certificate_types(&[CertificateType::RawPublicKey, CertificateType::X509]);
+    }
+    Ok(b.suites(&suites).build()?)
+}
+
+fn server_config(a: &ServerArgs) -> Result<ServerConfig, Failure> {
+    let c = &a.common;
+    let auth = c.auth.load()?;
+    let suites = suites(c, auth.own.is_some(), "--cert and --key (certificates)")?;
+    let table = match (&c.psk_identity, &c.psk) {
+        (Some(id), Some(key)) => {
+            let mut table = PskTable::new();
+            table.insert(id.as_bytes(), Psk::new(&key.0)?)?;
+            Some(table)
+        }
+        _ => None,
+    };
+    let mut b = match (table, &auth.own) {
+        (Some(t), _) => ServerConfig::builder(Box::new(t)),
+        (None, Some(own)) => ServerConfig::builder_with_certificate(own.clone()),
+        (None, None) => unreachable!("suites() refused"),
+    };
+    if let Some(own) = auth.own.clone() {
+        b = b
+            .certificate(own)
+            .server_certificate_types(&auth.server_types());
+        if a.no_client_auth {
+            if auth.verifier.is_some() {
+                return Err(Failure("--no-client-auth excludes --peer-root".into()));
+            }
+        } else {
+            let Some(v) = auth.verifier.clone() else {
+                return Err(Failure(
+                    "a server with a certificate requires client certificates: give --peer-root \
+                     (the clients' Root of Trust), or --no-client-auth"
+                        .into(),
+                ));
+            };
+            b = b
+                .client_auth(ClientAuth::Required)
+                .verifier(v)
+                .client_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey]);
+        }
+    } else if auth.verifier.is_some() {
+        return Err(Failure(
+            "--peer-root on a server needs --cert and --key (client certificates are only \
+             asked for with the certificate suites)"
+                .into(),
+        ));
+    }
+    Ok(b.suites(&suites)
+        .identity_hint(a.hint.as_deref().map(str::as_bytes))
+        .build()?)
 }
 
 /// stdin, read by one task for the whole process; `None` from the receiver means EOF.
@@ -304,10 +435,7 @@ async fn client(a: ClientArgs) -> Result<(), Failure> {
         .sni
         .clone()
         .or_else(|| is_dns_name(host).then(|| host.to_string()));
-    let psk = ClientPsk::new(a.common.psk_identity.as_bytes(), Psk::new(&a.common.psk.0)?)?;
-    let cfg = ClientConfig::builder(psk)
-        .suites(&suites(&a.common))
-        .build()?;
+    let cfg = client_config(&a.common)?;
     let mut input = stdin_chunks();
     if a.common.dtls {
         return client_dtls(&a, Arc::new(cfg), sni.as_deref(), &mut input).await;
@@ -370,14 +498,7 @@ fn split_host(addr: &str) -> Result<&str, Failure> {
 }
 
 async fn server(a: ServerArgs) -> Result<(), Failure> {
-    let mut table = PskTable::new();
-    table.insert(a.common.psk_identity.as_bytes(), Psk::new(&a.common.psk.0)?)?;
-    let cfg = Arc::new(
-        ServerConfig::builder(Box::new(table))
-            .suites(&suites(&a.common))
-            .identity_hint(a.hint.as_deref().map(str::as_bytes))
-            .build()?,
-    );
+    let cfg = Arc::new(server_config(&a)?);
     if a.common.dtls {
         return server_dtls(&a, cfg).await;
     }
@@ -454,11 +575,16 @@ fn report(
     exports: &[Export],
     export: impl Fn(&mut [u8], &[u8], Option<&[u8]>) -> Result<(), Error>,
 ) -> Result<(), Failure> {
+    let identity = if info.psk_identity.is_empty() {
+        "-".into()
+    } else {
+        String::from_utf8_lossy(&info.psk_identity)
+    };
     eprintln!(
-        "connected: suite={} identity={} sni={}",
+        "connected: suite={} identity={identity} sni={}{}",
         info.suite.iana_name(),
-        String::from_utf8_lossy(&info.psk_identity),
-        info.server_name.as_deref().unwrap_or("-")
+        info.server_name.as_deref().unwrap_or("-"),
+        cert::connected_suffix(info)
     );
     for x in exports {
         let mut out = vec![0u8; x.len];
