@@ -10,6 +10,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
+use m2msec::cert::CertError;
 use m2msec::dtls::{CookieListener, ListenerDecision};
 use m2msec::{
     ClientConfig, Event, Instant, Now, Output, ServerConfig, Session, SessionInfo, Transport,
@@ -36,12 +37,18 @@ struct Drained {
 /// Drains `s`, sending datagrams with `send`.
 fn drain(
     s: &mut Session,
+    epoch: StdInstant,
     out: &mut Vec<u8>,
     d: &mut Drained,
     mut send: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     loop {
         match s.poll_output(out) {
+            // This adapter has no hook for deferred certificate decisions: refused at once
+            // (use a verifier that decides synchronously).
+            Output::Event(Event::VerifyPeer { .. }) => {
+                let _ = s.peer_verified(now(epoch), Err(CertError::Refused));
+            }
             Output::Transmit(b) => send(b)?,
             Output::BufferTooSmall { needed } => out.resize(needed, 0),
             Output::Event(Event::AppData(b)) => d.data.push_back(b.to_vec()),
@@ -118,9 +125,13 @@ pub fn connect_dtls(
 impl DtlsStream {
     fn drain(&mut self) -> Result<(), Error> {
         let sock = &self.socket;
-        drain(&mut self.session, &mut self.out, &mut self.state, |b| {
-            sock.send(b).map(|_| ())
-        })?;
+        drain(
+            &mut self.session,
+            self.epoch,
+            &mut self.out,
+            &mut self.state,
+            |b| sock.send(b).map(|_| ()),
+        )?;
         if let Some(e) = self.session.error() {
             return Err(e.clone().into());
         }
@@ -330,7 +341,9 @@ impl DtlsServer {
             return Ok(());
         };
         let sock = &self.socket;
-        drain(s, &mut self.out, d, |b| sock.send_to(b, peer).map(|_| ()))?;
+        drain(s, self.epoch, &mut self.out, d, |b| {
+            sock.send_to(b, peer).map(|_| ())
+        })?;
         if let Some(info) = d.connected.take() {
             self.events.push_back(ServerEvent::Connected(peer, info));
         }

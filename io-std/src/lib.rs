@@ -187,6 +187,15 @@ impl<S: Read + Write> TlsStream<S> {
                     let now = self.now();
                     self.session.provide_psk(now, key)?;
                 }
+                // This adapter has no hook for deferred certificate decisions: refused at
+                // once (use a verifier that decides synchronously).
+                Output::Event(Event::VerifyPeer { .. }) => {
+                    let now = self.now();
+                    // The alert follows in this drain; the error is reported after it.
+                    let _ = self
+                        .session
+                        .peer_verified(now, Err(m2msec::cert::CertError::Refused));
+                }
                 Output::Event(_) => {}
                 Output::Wait(_) => break,
                 _ => {}

@@ -93,6 +93,8 @@ struct State {
     announced: bool,
     /// A `PskNeeded` not answered yet: (identity, server_name).
     psk_request: Option<(Vec<u8>, Option<String>)>,
+    /// A deferred certificate decision (`VerifyPeer`) not answered yet.
+    verify_request: bool,
     peer_closed: bool,
     close_sent: bool,
     failed: Option<Fault>,
@@ -115,6 +117,7 @@ impl State {
             info: None,
             announced: false,
             psk_request: None,
+            verify_request: false,
             peer_closed: false,
             close_sent: false,
             failed: None,
@@ -141,6 +144,7 @@ impl State {
                     identity,
                     server_name,
                 }) => self.psk_request = Some((identity, server_name)),
+                Output::Event(Event::VerifyPeer { .. }) => self.verify_request = true,
                 Output::Event(Event::PeerClosed) => self.peer_closed = true,
                 Output::Event(_) => {}
                 Output::BufferTooSmall { needed } => {
@@ -190,9 +194,18 @@ impl State {
     }
 
     /// Without an [`AsyncPskLookup`], deferred key lookups are answered "unknown identity".
+    ///
+    /// Deferred certificate decisions have no hook in this adapter: they are refused at once
+    /// (use a verifier that decides synchronously).
     fn answer_psk(&mut self, now: Now, out: &mut Vec<Vec<u8>>) {
         while self.psk_request.take().is_some() && self.failed.is_none() {
             let r = self.session.provide_psk(now, None);
+            self.after(r, out);
+        }
+        while std::mem::take(&mut self.verify_request) && self.failed.is_none() {
+            let r = self
+                .session
+                .peer_verified(now, Err(m2msec::cert::CertError::Refused));
             self.after(r, out);
         }
     }

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
+use m2msec::cert::{CertError, Credential, PeerCertificateInfo};
 use m2msec::error::ApiMisuse;
 use m2msec::{
     ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo, Transport,
@@ -121,6 +122,8 @@ struct Core {
     ppos: usize,
     info: Option<SessionInfo>,
     psk_request: Option<(Vec<u8>, Option<String>)>,
+    /// A deferred certificate decision not answered yet.
+    verify_request: Option<Credential>,
     peer_closed: bool,
     /// The transport ended after the peer's close_notify.
     eof: bool,
@@ -142,6 +145,7 @@ impl Core {
             ppos: 0,
             info: None,
             psk_request: None,
+            verify_request: None,
             peer_closed: false,
             eof: false,
             close_sent: false,
@@ -175,6 +179,9 @@ impl Core {
                     identity,
                     server_name,
                 }) => self.psk_request = Some((identity, server_name)),
+                Output::Event(Event::VerifyPeer { credential }) => {
+                    self.verify_request = Some(credential);
+                }
                 Output::Event(Event::PeerClosed) => self.peer_closed = true,
                 // Events added later are not ours to act on.
                 Output::Event(_) => {}
@@ -201,7 +208,10 @@ impl Core {
 
     /// Feeds buffered transport bytes while the session takes them.
     fn feed(&mut self) -> Result<(), m2msec::Error> {
-        while self.rpos < self.rbuf.len() && self.psk_request.is_none() {
+        while self.rpos < self.rbuf.len()
+            && self.psk_request.is_none()
+            && self.verify_request.is_none()
+        {
             let now = self.now();
             let r = self.session.handle_input(now, &self.rbuf[self.rpos..]);
             let (n, outputs) = self.after(r)?;
@@ -281,6 +291,9 @@ fn os_seed() -> Result<[u8; 32], Error> {
 /// The lookup used when the caller supplies none: every identity is unknown.
 type NoLookup = fn(Vec<u8>, Option<String>) -> Ready<Option<Psk>>;
 
+/// The type of "no deferred certificate verifier".
+type NoVerify = fn(Credential) -> Ready<Result<PeerCertificateInfo, CertError>>;
+
 /// Runs a client handshake over `io`. `server_name` is sent as SNI (a DNS name, not an IP).
 pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
@@ -295,7 +308,13 @@ pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
         Now::from_std(epoch),
         os_seed()?,
     )?;
-    handshake(io, Core::new(session, epoch), None::<NoLookup>).await
+    handshake(
+        io,
+        Core::new(session, epoch),
+        None::<NoLookup>,
+        None::<NoVerify>,
+    )
+    .await
 }
 
 /// Runs a server handshake over `io`. A deferred key lookup (`PskLookup::Defer`) is answered
@@ -336,18 +355,72 @@ where
 {
     let epoch = std::time::Instant::now();
     let session = Session::server(config, Transport::Tls, Now::from_std(epoch), os_seed()?)?;
-    handshake(io, Core::new(session, epoch), lookup).await
+    handshake(io, Core::new(session, epoch), lookup, None::<NoVerify>).await
 }
 
-async fn handshake<S, F, Fut>(
-    mut io: S,
-    mut core: Core,
-    mut lookup: Option<F>,
+/// Like [`connect`], answering a deferred certificate decision (a `CertVerifier` that returns
+/// `CertDecision::Defer`) with `verify(credential)`: e.g. a lookup of the peer in a database.
+/// Without it ([`connect`], [`accept`]) a deferred decision is a refusal.
+pub async fn connect_verified<S, V, VFut>(
+    io: S,
+    config: Arc<ClientConfig>,
+    server_name: Option<&str>,
+    verify: V,
+) -> Result<TlsStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    V: FnMut(Credential) -> VFut,
+    VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
+{
+    let epoch = std::time::Instant::now();
+    let session = Session::client(
+        config,
+        Transport::Tls,
+        server_name,
+        Now::from_std(epoch),
+        os_seed()?,
+    )?;
+    handshake(
+        io,
+        Core::new(session, epoch),
+        None::<NoLookup>,
+        Some(verify),
+    )
+    .await
+}
+
+/// Like [`accept_with_async`], also answering a deferred certificate decision with
+/// `verify(credential)` (see [`connect_verified`]).
+pub async fn accept_verified<S, F, Fut, V, VFut>(
+    io: S,
+    config: Arc<ServerConfig>,
+    lookup: Option<F>,
+    verify: V,
 ) -> Result<TlsStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnMut(Vec<u8>, Option<String>) -> Fut,
     Fut: Future<Output = Option<Psk>>,
+    V: FnMut(Credential) -> VFut,
+    VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
+{
+    let epoch = std::time::Instant::now();
+    let session = Session::server(config, Transport::Tls, Now::from_std(epoch), os_seed()?)?;
+    handshake(io, Core::new(session, epoch), lookup, Some(verify)).await
+}
+
+async fn handshake<S, F, Fut, V, VFut>(
+    mut io: S,
+    mut core: Core,
+    mut lookup: Option<F>,
+    mut verify: Option<V>,
+) -> Result<TlsStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnMut(Vec<u8>, Option<String>) -> Fut,
+    Fut: Future<Output = Option<Psk>>,
+    V: FnMut(Credential) -> VFut,
+    VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
 {
     loop {
         if !core.pending_write().is_empty() {
@@ -382,6 +455,19 @@ where
             let now = core.now();
             let r = core.session.provide_psk(now, psk);
             // The bytes the session did not take while it waited go in next.
+            let r = core.after(r).and_then(|_| core.feed());
+            core.fail_on(r);
+            continue;
+        }
+        if let Some(credential) = core.verify_request.take() {
+            // Without a verifier for deferred decisions, a deferred credential is refused
+            // rather than left waiting.
+            let decision = match verify.as_mut() {
+                Some(f) => f(credential).await,
+                None => Err(CertError::Refused),
+            };
+            let now = core.now();
+            let r = core.session.peer_verified(now, decision);
             let r = core.after(r).and_then(|_| core.feed());
             core.fail_on(r);
             continue;
