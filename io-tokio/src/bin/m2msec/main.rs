@@ -268,12 +268,22 @@ fn main() -> ExitCode {
     let code = match r {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            say(&format!("error: {e}"));
             1
         }
     };
     // The stdin reader is a blocking thread that would keep the runtime alive: exit now.
     std::process::exit(code)
+}
+
+/// Writes one status line to stderr in a single write (stderr is unbuffered: `eprintln!`
+/// may split a line, and readers of the output see half lines).
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let mut l = String::with_capacity(line.len() + 1);
+    l.push_str(line);
+    l.push('\n');
+    let _ = std::io::stderr().lock().write_all(l.as_bytes());
 }
 
 /// A failure with its context, as printed on the `error:` line.
@@ -506,7 +516,7 @@ async fn server(a: ServerArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
     if let Ok(addr) = listener.local_addr() {
-        eprintln!("listening: {addr}");
+        say(&format!("listening: {addr}"));
     }
     let mut input = stdin_chunks();
     loop {
@@ -521,7 +531,7 @@ async fn server(a: ServerArgs) -> Result<(), Failure> {
             return r;
         }
         if let Err(e) = r {
-            eprintln!("error: {e}");
+            say(&format!("error: {e}"));
         }
     }
 }
@@ -530,7 +540,7 @@ async fn server_dtls(a: &ServerArgs, cfg: Arc<ServerConfig>) -> Result<(), Failu
     let mut listener = DtlsListener::bind(&a.listen, cfg, a.common.mtu)
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
-    eprintln!("listening: {}", listener.local_addr());
+    say(&format!("listening: {}", listener.local_addr()));
     let mut input = stdin_chunks();
     loop {
         let r = match listener.accept_or_failure().await {
@@ -551,7 +561,7 @@ async fn server_dtls(a: &ServerArgs, cfg: Arc<ServerConfig>) -> Result<(), Failu
             return r;
         }
         if let Err(e) = r {
-            eprintln!("error: {e}");
+            say(&format!("error: {e}"));
         }
     }
 }
@@ -580,16 +590,16 @@ fn report(
     } else {
         String::from_utf8_lossy(&info.psk_identity)
     };
-    eprintln!(
+    say(&format!(
         "connected: suite={} identity={identity} sni={}{}",
         info.suite.iana_name(),
         info.server_name.as_deref().unwrap_or("-"),
         cert::connected_suffix(info)
-    );
+    ));
     for x in exports {
         let mut out = vec![0u8; x.len];
         export(&mut out, x.label.as_bytes(), x.context.as_deref())?;
-        eprintln!("exporter: {}", hex::encode(out));
+        say(&format!("exporter: {}", hex::encode(out)));
     }
     Ok(())
 }
