@@ -69,10 +69,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use m2msec::cert::pem_decode;
 use m2msec::frameworks::config::{
-    param, AssociationConfig, BootstrapCredential, BootstrapInstruction, Domain, EndPointConfig,
-    EnroleeBootstrap, MafClient, MafConfig, MafCredential, MasterCredential, MefConfig, MefEnrolee,
-    ParameterError, PreProvisionedAssociation, PreProvisionedCredential,
+    param, AssociationConfig, BootstrapCredential, BootstrapInstruction, CertificateAssociation,
+    CertificateCredential, CertificatePeer, Domain, EndPointConfig, EnroleeBootstrap, MafClient,
+    MafConfig, MafCredential, MasterCredential, MefConfig, MefEnrolee, ParameterError,
+    PreProvisionedAssociation, PreProvisionedCredential,
 };
 use m2msec::UnixTime;
 use serde::Deserialize;
@@ -170,6 +172,11 @@ pub enum FormatProblem {
     NotUri,
     /// Not a 32-byte key-encryption key (64 hex digits, or 32 raw bytes in a kekFile).
     NotKek,
+    /// A file that is neither PEM with the expected label nor DER.
+    NotPem,
+    /// Two parameters that exclude each other are both given (e.g. `kpmId` and
+    /// `thisEntityPrivateKey` in one bootstrap credential).
+    Conflicting,
 }
 
 impl fmt::Display for FormatProblem {
@@ -191,6 +198,12 @@ impl fmt::Display for FormatProblem {
             Self::NotKek => {
                 f.write_str("is not a 32-byte key (64 hex digits, or 32 raw bytes in a file)")
             }
+            Self::NotPem => f.write_str(
+                "is not a readable PEM file with the expected label (PRIVATE KEY, EC PRIVATE KEY, CERTIFICATE), nor DER",
+            ),
+            Self::Conflicting => f.write_str(
+                "excludes another parameter given in the same group (PSK and certificate)",
+            ),
         }
     }
 }
@@ -579,7 +592,8 @@ fn service(doc: ServiceDoc, base: &Path) -> Result<Service, LoadErrorKind> {
 /// Parses configuration text; `origin` names it in errors (a file name, or e.g. `<stdin>`).
 pub fn parse_str(text: &str, origin: impl AsRef<Path>) -> Result<Config, LoadError> {
     let file = origin.as_ref();
-    parse_inner(text).map_err(|kind| LoadError {
+    let base = file.parent().unwrap_or_else(|| Path::new("."));
+    parse_inner(text, base).map_err(|kind| LoadError {
         file: file.to_path_buf(),
         kind,
     })
@@ -601,6 +615,11 @@ fn check_expiries(config: &Config, now: UnixTime) -> Result<(), (String, Paramet
             for (i, a) in c.maf_associations().iter().enumerate() {
                 a.check_usable(now)
                     .map_err(e(format!("mafBased.association[{i}]")))?;
+            }
+            for (i, a) in c.certificate_associations().iter().enumerate() {
+                a.association()
+                    .check_usable(now)
+                    .map_err(e(format!("certificate.association[{i}]")))?;
             }
         }
         Config::Maf(c) => {
@@ -633,6 +652,34 @@ struct EndPointDoc {
     pre_provisioned: Vec<PreProvisionedDoc>,
     maf_based: Option<MafBasedDoc>,
     bootstrap: Option<BootstrapDoc>,
+    certificate: Option<CertificateDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CertificateDoc {
+    credential: Option<CertCredentialDoc>,
+    #[serde(default)]
+    association: Vec<CertAssociationDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CertCredentialDoc {
+    this_entity_private_key: Raw,
+    this_entity_certificate: Raw,
+    this_entity_certificate_chain: Raw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CertAssociationDoc {
+    this_entity_identifier: Raw,
+    other_entity_identifier: Raw,
+    other_entity_certificate_name: Raw,
+    other_entity_root_of_trust: Raw,
+    association_configuration_expiry: Raw,
+    security_association_lifespan: Raw,
 }
 
 #[derive(Deserialize, Default)]
@@ -693,6 +740,11 @@ struct KpmDoc {
     kpm_id: Raw,
     kpm: Raw,
     mef_uri: Raw,
+    this_entity_private_key: Raw,
+    this_entity_certificate: Raw,
+    this_entity_certificate_chain: Raw,
+    other_entity_certificate_name: Raw,
+    other_entity_root_of_trust: Raw,
 }
 
 #[derive(Deserialize, Default)]
@@ -706,6 +758,7 @@ struct InstructionDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct MefDoc {
     mef_identifier: Raw,
+    certificate: Option<CertCredentialDoc>,
     #[serde(default)]
     enrolee: Vec<MefEnroleeDoc>,
 }
@@ -739,7 +792,7 @@ struct MafClientDoc {
 // ---------------------------------------------------------------------------------------------
 // Mapping onto the core types
 
-fn parse_inner(text: &str) -> Result<Config, LoadErrorKind> {
+fn parse_inner(text: &str, base: &Path) -> Result<Config, LoadErrorKind> {
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| LoadErrorKind::Syntax(e.to_string()))?;
@@ -753,11 +806,13 @@ fn parse_inner(text: &str) -> Result<Config, LoadErrorKind> {
     let value = Value::Table(table);
     let syntax = |e: toml::de::Error| LoadErrorKind::Syntax(e.to_string());
     match role.as_str() {
-        "field-end-point" => end_point(Domain::Field, value.try_into().map_err(syntax)?),
-        "infrastructure-end-point" => {
-            end_point(Domain::Infrastructure, value.try_into().map_err(syntax)?)
-        }
-        "mef" => mef(value.try_into().map_err(syntax)?),
+        "field-end-point" => end_point(Domain::Field, value.try_into().map_err(syntax)?, base),
+        "infrastructure-end-point" => end_point(
+            Domain::Infrastructure,
+            value.try_into().map_err(syntax)?,
+            base,
+        ),
+        "mef" => mef(value.try_into().map_err(syntax)?, base),
         "maf" => maf(value.try_into().map_err(syntax)?),
         _ => Err(LoadErrorKind::Role(Some(role))),
     }
@@ -867,7 +922,7 @@ impl At {
     }
 }
 
-fn end_point(domain: Domain, doc: EndPointDoc) -> Result<Config, LoadErrorKind> {
+fn end_point(domain: Domain, doc: EndPointDoc, base: &Path) -> Result<Config, LoadErrorKind> {
     let mut b = EndPointConfig::builder(domain);
     for (i, p) in doc.pre_provisioned.into_iter().enumerate() {
         let at = At(format!("preProvisioned[{i}].credential"));
@@ -903,31 +958,137 @@ fn end_point(domain: Domain, doc: EndPointDoc) -> Result<Config, LoadErrorKind> 
     }
     if let Some(boot) = doc.bootstrap {
         let at = At("bootstrap.credential".into());
-        let cred = kpm_credential(&at, &boot.credential)?;
-        let uri = at.req_string(boot.credential.mef_uri, param::MEF_URI)?;
+        let c = boot.credential;
+        let uri = at.req_string(c.mef_uri.clone(), param::MEF_URI)?;
         let at_i = At("bootstrap.instruction".into());
         let instruction = instruction(&at_i, boot.instruction)?;
-        b = b.bootstrap(EnroleeBootstrap::new(cred, &uri, instruction).map_err(at.param())?);
+        let bootstrap = if c.this_entity_private_key.is_some() {
+            // Certificate-Based Security Bootstrap (8.3.2.2).
+            if c.kpm_id.is_some() || c.kpm.is_some() {
+                return Err(at.format(param::KPM_ID, FormatProblem::Conflicting));
+            }
+            let own = certificate_credential(
+                &at,
+                base,
+                c.this_entity_private_key,
+                c.this_entity_certificate,
+                c.this_entity_certificate_chain,
+            )?;
+            let mef = certificate_peer(
+                &at,
+                c.other_entity_certificate_name,
+                c.other_entity_root_of_trust,
+            )?;
+            EnroleeBootstrap::certificate(own, mef, &uri, instruction)
+        } else {
+            let certificate_keys = [
+                &c.this_entity_certificate,
+                &c.this_entity_certificate_chain,
+                &c.other_entity_certificate_name,
+                &c.other_entity_root_of_trust,
+            ];
+            if certificate_keys.iter().any(|v| v.is_some()) {
+                // A certificate bootstrap needs thisEntityPrivateKey.
+                return Err(at.missing(param::THIS_ENTITY_PRIVATE_KEY));
+            }
+            let cred = kpm_credential(&at, &c)?;
+            EnroleeBootstrap::new(cred, &uri, instruction)
+        };
+        b = b.bootstrap(bootstrap.map_err(at.param())?);
+    }
+    if let Some(cert) = doc.certificate {
+        if let Some(c) = cert.credential {
+            let at = At("certificate.credential".into());
+            b = b.certificate(certificate_credential(
+                &at,
+                base,
+                c.this_entity_private_key,
+                c.this_entity_certificate,
+                c.this_entity_certificate_chain,
+            )?);
+        }
+        for (i, a) in cert.association.into_iter().enumerate() {
+            let at = At(format!("certificate.association[{i}]"));
+            let this = at.string(
+                a.this_entity_identifier.clone(),
+                param::THIS_ENTITY_IDENTIFIER,
+            )?;
+            if domain == Domain::Field && this.is_none() {
+                return Err(at.missing(param::THIS_ENTITY_IDENTIFIER));
+            }
+            let peer = certificate_peer(
+                &at,
+                a.other_entity_certificate_name,
+                a.other_entity_root_of_trust,
+            )?;
+            let common = AssociationDoc {
+                this_entity_identifier: None,
+                other_entity_identifier: a.other_entity_identifier,
+                association_configuration_expiry: a.association_configuration_expiry,
+                security_association_lifespan: a.security_association_lifespan,
+            };
+            let assoc = association(&at, common, false)?;
+            b = b.certificate_association(
+                CertificateAssociation::new(peer, this.as_deref().map(String::as_str), assoc)
+                    .map_err(at.param())?,
+            );
+        }
     }
     b.build()
         .map(|c| Config::EndPoint(Box::new(c)))
         .map_err(At(String::new()).param())
 }
 
-fn mef(doc: MefDoc) -> Result<Config, LoadErrorKind> {
+fn mef(doc: MefDoc, base: &Path) -> Result<Config, LoadErrorKind> {
     let top = At(String::new());
     let mef_id = top.req_string(doc.mef_identifier, param::MEF_IDENTIFIER)?;
+    let certificate = match doc.certificate {
+        None => None,
+        Some(c) => Some(certificate_credential(
+            &At("certificate".into()),
+            base,
+            c.this_entity_private_key,
+            c.this_entity_certificate,
+            c.this_entity_certificate_chain,
+        )?),
+    };
     let mut enrolees = Vec::with_capacity(doc.enrolee.len());
     for (i, e) in doc.enrolee.into_iter().enumerate() {
         let at = At(format!("enrolee[{i}].credential"));
-        if e.credential.mef_uri.is_some() {
-            return Err(at.format(param::MEF_URI, FormatProblem::NotAllowedHere));
+        let c = e.credential;
+        for (v, name) in [
+            (&c.mef_uri, param::MEF_URI),
+            (&c.this_entity_private_key, param::THIS_ENTITY_PRIVATE_KEY),
+            (&c.this_entity_certificate, param::THIS_ENTITY_CERTIFICATE),
+            (
+                &c.this_entity_certificate_chain,
+                param::THIS_ENTITY_CERTIFICATE_CHAIN,
+            ),
+        ] {
+            if v.is_some() {
+                return Err(at.format(name, FormatProblem::NotAllowedHere));
+            }
         }
-        let cred = kpm_credential(&at, &e.credential)?;
         let ins = instruction(&At(format!("enrolee[{i}].instruction")), e.instruction)?;
-        enrolees.push(MefEnrolee::new(cred, ins));
+        let cert_given =
+            c.other_entity_certificate_name.is_some() || c.other_entity_root_of_trust.is_some();
+        if cert_given {
+            // A certificate Enrolee (8.3.2.2): its Certificate Name and Root of Trust.
+            if c.kpm_id.is_some() || c.kpm.is_some() {
+                return Err(at.format(param::KPM_ID, FormatProblem::Conflicting));
+            }
+            let peer = certificate_peer(
+                &at,
+                c.other_entity_certificate_name,
+                c.other_entity_root_of_trust,
+            )?;
+            enrolees.push(MefEnrolee::certificate(peer, ins));
+        } else {
+            let cred = kpm_credential(&at, &c)?;
+            enrolees.push(MefEnrolee::new(cred, ins));
+        }
     }
-    MefConfig::new(&mef_id, enrolees)
+    MefConfig::with_certificate(&mef_id, enrolees, certificate)
         .map(Config::Mef)
         .map_err(top.param())
 }
@@ -1015,6 +1176,100 @@ fn instruction(at: &At, i: InstructionDoc) -> Result<BootstrapInstruction, LoadE
     let maf_id = at.req_string(i.maf_id, param::MAF_ID)?;
     let enrolee_id = at.req_string(i.enrolee_id, param::ENROLEE_ID)?;
     BootstrapInstruction::new(&maf_id, &enrolee_id).map_err(at.param())
+}
+
+/// `otherEntityCertificateName` and `otherEntityRootOfTrust`, both mandatory.
+fn certificate_peer(at: &At, name: Raw, rot: Raw) -> Result<CertificatePeer, LoadErrorKind> {
+    let name = at.req_string(name, param::OTHER_ENTITY_CERTIFICATE_NAME)?;
+    let rot = at.req_string(rot, param::OTHER_ENTITY_ROOT_OF_TRUST)?;
+    CertificatePeer::new(&name, &rot).map_err(at.param())
+}
+
+/// The value of `thisEntityCertificate` that selects a raw public key (RFC 7250) instead of a
+/// certificate file.
+pub const RAW_PUBLIC_KEY: &str = "raw-public-key";
+
+/// `thisEntityPrivateKey` (file), `thisEntityCertificate` (file, or [`RAW_PUBLIC_KEY`]) and the
+/// optional `thisEntityCertificateChain` (file), paths relative to the configuration file.
+fn certificate_credential(
+    at: &At,
+    base: &Path,
+    key: Raw,
+    cert: Raw,
+    chain: Raw,
+) -> Result<CertificateCredential, LoadErrorKind> {
+    let key_path = at.req_string(key, param::THIS_ENTITY_PRIVATE_KEY)?;
+    let cert_path = at.req_string(cert, param::THIS_ENTITY_CERTIFICATE)?;
+    let chain_path = at.string(chain, param::THIS_ENTITY_CERTIFICATE_CHAIN)?;
+    let key_der = read_pem(
+        at,
+        base,
+        &key_path,
+        param::THIS_ENTITY_PRIVATE_KEY,
+        &["PRIVATE KEY", "EC PRIVATE KEY"],
+    )?;
+    let key_der = Zeroizing::new(key_der.into_iter().next().unwrap_or_default());
+    let key = CertificateCredential::private_key_from_der(&key_der).map_err(at.param())?;
+    if cert_path.as_str() == RAW_PUBLIC_KEY {
+        if chain_path.is_some() {
+            return Err(at.format(
+                param::THIS_ENTITY_CERTIFICATE_CHAIN,
+                FormatProblem::NotAllowedHere,
+            ));
+        }
+        return Ok(CertificateCredential::raw_public_key(key));
+    }
+    let mut certs = read_pem(
+        at,
+        base,
+        &cert_path,
+        param::THIS_ENTITY_CERTIFICATE,
+        &["CERTIFICATE"],
+    )?;
+    // A certificate file may hold the chain after the certificate.
+    let leaf = certs.remove(0);
+    if let Some(p) = chain_path {
+        certs.extend(read_pem(
+            at,
+            base,
+            &p,
+            param::THIS_ENTITY_CERTIFICATE_CHAIN,
+            &["CERTIFICATE"],
+        )?);
+    }
+    CertificateCredential::x509(key, leaf, certs).map_err(at.param())
+}
+
+/// The blocks of a PEM file under the first of `labels` present (at least one), or the whole
+/// file as one DER value when it is not PEM.
+fn read_pem(
+    at: &At,
+    base: &Path,
+    file: &str,
+    name: &'static str,
+    labels: &[&str],
+) -> Result<Vec<Vec<u8>>, LoadErrorKind> {
+    let path = base.join(file);
+    let bytes = Zeroizing::new(std::fs::read(&path).map_err(|e| {
+        LoadErrorKind::Io(std::io::Error::new(
+            e.kind(),
+            format!("{name} {}: {e}", path.display()),
+        ))
+    })?);
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(vec![bytes.to_vec()]);
+    };
+    if !text.contains("-----BEGIN ") {
+        return Ok(vec![bytes.to_vec()]);
+    }
+    for label in labels {
+        match pem_decode(label, text) {
+            Ok(blocks) if !blocks.is_empty() => return Ok(blocks),
+            Ok(_) => {}
+            Err(_) => return Err(at.format(name, FormatProblem::NotPem)),
+        }
+    }
+    Err(at.format(name, FormatProblem::NotPem))
 }
 
 // ---------------------------------------------------------------------------------------------

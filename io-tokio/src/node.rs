@@ -28,8 +28,8 @@ use crate::frameworks::maf::{
 };
 use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService, ServiceHandle};
 use crate::frameworks::registrar::{
-    associate_maf, associate_pre_provisioned, AssociateError, Registrar, RegistrarConnection,
-    RegistrarEvent, RegistrarHandle,
+    associate_certificate_configured, associate_maf, associate_pre_provisioned, AssociateError,
+    Registrar, RegistrarConnection, RegistrarEvent, RegistrarHandle,
 };
 use crate::frameworks::Transport;
 use crate::store::{AsyncKeyStore, RedbKeyStore};
@@ -291,8 +291,14 @@ pub async fn enrol_node(node: &Node, mef: Option<&Uri>) -> Result<Enrolled, Node
             &configured
         }
     };
-    // The MEF's FQDN (mefIdentifier) is the one its Enrolees' KpmIDs are issued under.
-    let mef_fqdn = bootstrap.credential().kpm_id().fqdn().to_owned();
+    // The MEF's FQDN (mefIdentifier): the one its Enrolees' KpmIDs are issued under, or for a
+    // certificate bootstrap the MEF's Certificate Name (an FQDN certificate) or URI host.
+    let mef_fqdn = bootstrap
+        .mef_fqdn()
+        .ok_or(NodeError::Missing(
+            "otherEntityCertificateName: the MEF's FQDN (or a mefUri with a DNS host)",
+        ))?
+        .to_owned();
     // server_name: the URI's host when it is a DNS name (D9), else the MEF's FQDN.
     let sni = if uri.host().parse::<std::net::IpAddr>().is_ok() {
         mef_fqdn.clone()
@@ -492,6 +498,10 @@ pub enum Framework {
     PreProvisioned,
     /// MAF-based (draft 8.2.3.1): Kc/KcID from the MAF.
     MafBased,
+    /// Certificate-based (draft 8.2.2.2): ECDHE-ECDSA with the `[certificate.credential]`,
+    /// checking B against the association's `otherEntityCertificateName` and
+    /// `otherEntityRootOfTrust`.
+    Certificate,
 }
 
 impl fmt::Display for Framework {
@@ -499,6 +509,7 @@ impl fmt::Display for Framework {
         f.write_str(match self {
             Self::PreProvisioned => "pre-provisioned",
             Self::MafBased => "maf-based",
+            Self::Certificate => "certificate",
         })
     }
 }
@@ -560,6 +571,38 @@ pub async fn associate_node(
                 .map(|e| e.as_str().to_owned())
                 .ok_or(NodeError::Missing("thisEntityIdentifier"))?;
             let mut conn = associate_pre_provisioned(addr, to.transport, entry)
+                .await
+                .map_err(failed)?;
+            finish(
+                conn_info(&mut conn, &this).await,
+                conn,
+                framework,
+                to,
+                this,
+                None,
+                None,
+                None,
+            )
+            .await
+        }
+        Framework::Certificate => {
+            let credential = ep
+                .certificate()
+                .ok_or(NodeError::Missing("certificate.credential"))?;
+            let entry = ep
+                .certificate_associations()
+                .iter()
+                .find(|a| {
+                    peer.is_none_or(|id| a.association().other_entity_identifier().as_str() == id)
+                })
+                .ok_or(NodeError::Missing(
+                    "certificate.association (for this peer)",
+                ))?;
+            let this = entry
+                .this_entity_identifier()
+                .map(|e| e.as_str().to_owned())
+                .ok_or(NodeError::Missing("thisEntityIdentifier"))?;
+            let mut conn = associate_certificate_configured(addr, to.transport, credential, entry)
                 .await
                 .map_err(failed)?;
             finish(

@@ -129,17 +129,20 @@ fn every_example_loads_and_they_agree() {
     assert_eq!(boot.mef_uri().host(), "localhost");
     assert_eq!(boot.mef_uri().port(), 7001);
     let at_mef = mef
-        .enrolee_by_kpm_id(boot.credential().kpm_id())
+        .enrolee_by_kpm_id(boot.credential().unwrap().kpm_id())
         .expect("the MEF knows the KpmId");
-    assert_eq!(at_mef.credential().kpm(), boot.credential().kpm());
+    assert_eq!(
+        at_mef.credential().unwrap().kpm(),
+        boot.credential().unwrap().kpm()
+    );
     assert_eq!(at_mef.instruction(), boot.instruction());
     assert_eq!(boot.instruction().maf_id(), maf.maf_identifier());
     assert_eq!(mef.mef_identifier().as_str(), "mef.example.com");
     assert_eq!(mef.enrolees().len(), 2);
     let kpm_id = KeyId::parse(IdKind::Kpm, "mn-e.kpm1@mef.example.com").unwrap();
-    assert_eq!(boot.credential().kpm_id(), &kpm_id);
+    assert_eq!(boot.credential().unwrap().kpm_id(), &kpm_id);
     assert_eq!(
-        boot.credential().kpm().to_psk().expose(),
+        boot.credential().unwrap().kpm().to_psk().expose(),
         hex::decode("134006bcb1b4063f3455d28efb377f1b903fb7ee90a7950eecd4e5671a79a8ca").unwrap()
     );
 }

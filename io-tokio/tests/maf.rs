@@ -185,7 +185,7 @@ async fn register_associate_and_bind_ida() {
     let mut a = associate(&addr, &kc_id, &kc).await.unwrap();
     let mut assoc = reg.await.unwrap().unwrap();
     assert_eq!(assoc.peer_id, ID_A);
-    assert_eq!(assoc.kc_id, kc_id);
+    assert_eq!(assoc.kc_id, Some(kc_id.clone()));
     assert_eq!(assoc.expires, expires);
     assert_eq!(
         assoc.stream.info().psk_identity,

@@ -244,7 +244,7 @@ async fn pre_provisioned_binds_the_configured_ida() {
         .await;
         assert_eq!(info.framework, Framework::PreProvisioned);
         assert_eq!(info.bound_identity, ID_A);
-        assert_eq!(info.key_id, kpsa_id(KPSA_ID));
+        assert_eq!(info.key_id, kpsa_id(KPSA_ID).as_str());
         assert_eq!(info.transport, transport);
         assert_eq!(info.key_expires, None);
         assert_eq!(info.deadline, Some(info.established_at + LIFESPAN));
@@ -453,7 +453,7 @@ async fn maf_based_binds_ida_over_tls_and_dtls() {
         .await;
         assert_eq!(info.framework, Framework::MafBased);
         assert_eq!(info.bound_identity, ID_A);
-        assert_eq!(info.key_id, kc_id);
+        assert_eq!(info.key_id, kc_id.as_str());
         assert_eq!(info.key_expires, Some(granted));
         // The Kc expires before the configured lifespan: the deadline is the Kc's.
         assert_eq!(info.deadline, Some(granted));
@@ -528,7 +528,7 @@ async fn registrar_retrieves_kc_over_dtls() {
         })
         .await;
         assert_eq!(info.bound_identity, ID_A);
-        assert_eq!(info.key_id, kc_id);
+        assert_eq!(info.key_id, kc_id.as_str());
         assert_eq!(a.association_info(ID_A).await.unwrap().bound_identity, ID_A);
         a.close().await.unwrap();
         handle.shutdown().await.unwrap();

@@ -577,15 +577,19 @@ pub enum AssociationFramework {
     PreProvisioned,
     /// MAF-Based Symmetric Key (draft 8.2.3.1): `psk_identity` = KcID@MAF-FQDN, `psk` = Kc.
     MafBased,
+    /// Certificate-Based (draft 8.2.2.2): ECDHE-ECDSA with mutual authentication; the key
+    /// identifier is the `ni:` hash of Entity A's public key.
+    CertificateBased,
 }
 
 impl AssociationFramework {
-    /// The wire name: `pre-provisioned` or `maf-based`.
+    /// The wire name: `pre-provisioned`, `maf-based` or `certificate-based`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::PreProvisioned => "pre-provisioned",
             Self::MafBased => "maf-based",
+            Self::CertificateBased => "certificate-based",
         }
     }
 }
@@ -606,7 +610,8 @@ pub struct AssociationInfoResponse {
     pub bound_identity: String,
     /// The framework that keyed it.
     pub framework: AssociationFramework,
-    /// The `psk_identity` the association authenticated with (KpsaId or KcID@MAF-FQDN).
+    /// The `psk_identity` the association authenticated with (KpsaId or KcID@MAF-FQDN); for a
+    /// certificate-based association the `ni:///sha-256;...` hash of the peer's public key.
     #[serde(rename = "keyIdentifier")]
     pub key_identifier: String,
     /// When the registrar closes the association, Unix seconds; absent when unbounded.
@@ -765,6 +770,21 @@ mod tests {
         );
         assert!(from_body::<AssociationInfoResponse>(
             br#"{"boundIdentity":"C-ae-1","framework":"gba","keyIdentifier":"a@b.c"}"#
+        )
+        .is_err());
+
+        // Certificate-based: the key identifier is the ni hash of A's public key.
+        let cert = r#"{"boundIdentity":"C-ae-1","framework":"certificate-based","keyIdentifier":"ni:///sha-256;47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
+        let decoded = from_body::<AssociationInfoResponse>(cert.as_bytes()).unwrap();
+        assert_eq!(decoded.framework, AssociationFramework::CertificateBased);
+        assert_eq!(decoded.framework.to_string(), "certificate-based");
+        assert_eq!(decoded.expiration_time, None);
+        assert_eq!(
+            core::str::from_utf8(&to_body(&decoded).unwrap()).unwrap(),
+            cert
+        );
+        assert!(from_body::<AssociationInfoResponse>(
+            br#"{"boundIdentity":"C-ae-1","framework":"certificate","keyIdentifier":"x"}"#
         )
         .is_err());
 

@@ -15,6 +15,9 @@
 //! | Association Configuration, Pre-Provisioned-specific | field end-point | 9.1.2.1-2 (`thisEntityIdentifier`) | [`PreProvisionedAssociation`] |
 //! | Bootstrap Credential Configuration | Enrolee, MEF | 8.3.2.1 (Kpm, KpmId, MEF URI) | [`BootstrapCredential`], [`MefUri`] |
 //! | Bootstrap Instruction Configuration | Enrolee, MEF | 8.3.2.1 (MAF-ID, Enrolee-ID) | [`BootstrapInstruction`] |
+//! | Credential Configuration, Certificate Based | end-point, Enrolee, MEF | 9.1.1.1-1, 9.1.1.2-1, 8.1.1.2.1 | [`CertificateCredential`] |
+//! | Association Configuration, Certificate Based | end-point | 9.1.2.1-2, 9.1.2.2-2 | [`CertificateAssociation`] (= [`CertificatePeer`] + [`AssociationConfig`]) |
+//! | Certificate-Based Bootstrap Instruction | Enrolee, MEF | 8.3.2.2 | [`EnroleeBootstrap::certificate`], [`MefEnrolee::certificate`] |
 //!
 //! and whole configurations per role: [`EndPointConfig`] (an Entity A / Entity B, optionally an
 //! Enrolee), [`MefConfig`] and [`MafConfig`].
@@ -30,7 +33,10 @@
 //! An expiry is the first second at which the item is no longer usable: it is expired when
 //! `now >= expiry`. Keys are the zeroizing types of [`crate::keys`]; `Debug` never shows them.
 //!
-//! Not here: the certificate-based and GBA-based rows of the tables (no PSK path uses them).
+//! Certificate-based peers are matched with [`match_certificate`] (the rule an Entity B or a
+//! MEF uses to find which configured peer a received certificate belongs to).
+//!
+//! Not here: the GBA-based rows of the tables.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -40,6 +46,10 @@ use core::time::Duration;
 
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
+use crate::cert::{
+    root_of_trust_of, CertError, CertifiedKey, Credential, OneM2mVerifier, PeerCertificateInfo,
+    RootOfTrust, RootOfTrustParseError, SigningKey,
+};
 use crate::keys::{IdKind, Key32, KeyError, KeyId, Km, Kpsa, KEY_LEN};
 use crate::messages::is_dns_name;
 use crate::secret::{Psk, SecretArray};
@@ -83,6 +93,17 @@ pub mod param {
     pub const KPM: &str = "kpm";
     /// The MEF's own FQDN, the `@FQDN` of every KeID it issues (published 10.3.4; ours).
     pub const MEF_IDENTIFIER: &str = "mefIdentifier";
+    /// The entity's Private Signing Key (tables 9.1.1.1-1, 9.1.1.2-1, Certificate Based).
+    pub const THIS_ENTITY_PRIVATE_KEY: &str = "thisEntityPrivateKey";
+    /// The entity's Certificate (tables 9.1.1.1-1, 9.1.1.2-1), or its raw public key.
+    pub const THIS_ENTITY_CERTIFICATE: &str = "thisEntityCertificate";
+    /// The Certificate Chain from the entity's Certificate towards a root (optional).
+    pub const THIS_ENTITY_CERTIFICATE_CHAIN: &str = "thisEntityCertificateChain";
+    /// The peer's Certificate Name (tables 9.1.2.1-2, 9.1.2.2-2; for a bootstrap: the MEF's or
+    /// the Enrolee's Certificate Name of 8.3.2.2).
+    pub const OTHER_ENTITY_CERTIFICATE_NAME: &str = "otherEntityCertificateName";
+    /// The peer's Root of Trust (tables 9.1.2.1-2, 9.1.2.2-2; for a bootstrap: 8.3.2.2).
+    pub const OTHER_ENTITY_ROOT_OF_TRUST: &str = "otherEntityRootOfTrust";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +151,11 @@ pub enum Reason {
     MalformedUri,
     /// A URI port that is not 1..=65535.
     BadPort,
+    /// A certificate or key refused (not P-256, malformed, not the key's certificate, ...).
+    Certificate(CertError),
+    /// Not a Root of Trust (`ni:///sha-256;<base64url>`, sha-256-128, sha-256-120, or 64 hex
+    /// digits).
+    RootOfTrust(RootOfTrustParseError),
 }
 
 impl fmt::Display for Reason {
@@ -152,6 +178,8 @@ impl fmt::Display for Reason {
             Self::UnsupportedScheme => f.write_str("has a scheme other than https or coaps"),
             Self::MalformedUri => f.write_str("is not scheme://host[:port][/path]"),
             Self::BadPort => f.write_str("has a port outside 1..=65535"),
+            Self::Certificate(e) => write!(f, "is refused: {e}"),
+            Self::RootOfTrust(e) => write!(f, "is not a Root of Trust: {e}"),
         }
     }
 }
@@ -1116,20 +1144,45 @@ impl BootstrapInstruction {
     }
 }
 
-/// What an Enrolee is configured with for the Pre-Provisioned Symmetric Key Security Bootstrap
-/// (draft 8.3.2.1): its Bootstrap Credential, the MEF URI (part of the Bootstrap Credential
-/// Configuration in the draft) and its Bootstrap Instruction.
+/// What an Enrolee is configured with for its Security Bootstrap: the Pre-Provisioned
+/// Symmetric Key framework (draft 8.3.2.1: its Bootstrap Credential KpmId/Kpm, [`new`](Self::new))
+/// or the Certificate-Based framework (8.3.2.2: its certificate credential and the MEF's
+/// Certificate Name and Root of Trust, [`certificate`](Self::certificate)), the MEF URI, and its
+/// Bootstrap Instruction.
 #[derive(Clone, Debug)]
 pub struct EnroleeBootstrap {
-    credential: BootstrapCredential,
+    credential: EnroleeCredential,
     mef_uri: MefUri,
     instruction: BootstrapInstruction,
 }
 
 impl EnroleeBootstrap {
-    /// Validates `mefUri` and groups the three.
+    /// Pre-Provisioned Symmetric Key bootstrap: validates `mefUri` and groups the three.
     pub fn new(
         credential: BootstrapCredential,
+        mef_uri: &str,
+        instruction: BootstrapInstruction,
+    ) -> Result<Self, ParameterError> {
+        Self::with(EnroleeCredential::Psk(credential), mef_uri, instruction)
+    }
+
+    /// Certificate-Based bootstrap (8.3.2.2): the Enrolee's `credential`, the MEF's
+    /// Certificate Name and Root of Trust (`mef`), the MEF URI and the instruction.
+    pub fn certificate(
+        credential: CertificateCredential,
+        mef: CertificatePeer,
+        mef_uri: &str,
+        instruction: BootstrapInstruction,
+    ) -> Result<Self, ParameterError> {
+        Self::with(
+            EnroleeCredential::Certificate(credential, mef),
+            mef_uri,
+            instruction,
+        )
+    }
+
+    fn with(
+        credential: EnroleeCredential,
         mef_uri: &str,
         instruction: BootstrapInstruction,
     ) -> Result<Self, ParameterError> {
@@ -1142,10 +1195,42 @@ impl EnroleeBootstrap {
         })
     }
 
-    /// Kpm and KpmId.
+    /// Kpm and KpmId (Pre-Provisioned Symmetric Key bootstrap); `None` for a certificate one.
     #[must_use]
-    pub fn credential(&self) -> &BootstrapCredential {
-        &self.credential
+    pub fn credential(&self) -> Option<&BootstrapCredential> {
+        match &self.credential {
+            EnroleeCredential::Psk(c) => Some(c),
+            EnroleeCredential::Certificate(..) => None,
+        }
+    }
+
+    /// The Enrolee's certificate credential and the MEF's Certificate Name and Root of Trust
+    /// (Certificate-Based bootstrap); `None` for a PSK one.
+    #[must_use]
+    pub fn certificate_credential(&self) -> Option<(&CertificateCredential, &CertificatePeer)> {
+        match &self.credential {
+            EnroleeCredential::Certificate(c, p) => Some((c, p)),
+            EnroleeCredential::Psk(_) => None,
+        }
+    }
+
+    /// The MEF's FQDN, the `@FQDN` of the KeID the bootstrap yields: the FQDN of the KpmId
+    /// (PSK); for a certificate bootstrap the MEF's Certificate Name when it is a DNS name (the
+    /// MEF holds an FQDN certificate, published 10.1.3), else the MEF URI's host when that is a
+    /// DNS name. `None` when neither is.
+    #[must_use]
+    pub fn mef_fqdn(&self) -> Option<&str> {
+        match &self.credential {
+            EnroleeCredential::Psk(c) => Some(c.kpm_id().fqdn()),
+            EnroleeCredential::Certificate(_, p) => {
+                let name = p.certificate_name();
+                if is_dns_name(name) {
+                    Some(name)
+                } else {
+                    Some(self.mef_uri.host()).filter(|h| is_dns_name(h))
+                }
+            }
+        }
     }
 
     /// The MEF URI.
@@ -1159,6 +1244,300 @@ impl EnroleeBootstrap {
     pub fn instruction(&self) -> &BootstrapInstruction {
         &self.instruction
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate-Based frameworks (8.1.1.2, 8.2.2.2, 8.3.2.2)
+
+/// Credential Configuration of the Certificate-Based frameworks (tables 9.1.1.1-1, 9.1.1.2-1;
+/// draft 8.1.1.2.1): `thisEntityPrivateKey` (P-256) and `thisEntityCertificate` with the
+/// optional `thisEntityCertificateChain` (leaf first, then towards the root), or the entity's
+/// raw public key (RFC 7250; published 10.2.3 accepts all flavours). Holds the private key
+/// (zeroized on drop; `Debug` redacts it).
+#[derive(Clone, Debug)]
+pub struct CertificateCredential {
+    key: CertifiedKey,
+}
+
+impl CertificateCredential {
+    /// `thisEntityPrivateKey` from DER: PKCS#8 PrivateKeyInfo, or SEC1 ECPrivateKey. Refused
+    /// (naming the parameter) if it is neither or not a P-256 key.
+    pub fn private_key_from_der(der: &[u8]) -> Result<SigningKey, ParameterError> {
+        SigningKey::from_pkcs8_der(der)
+            .or_else(|_| SigningKey::from_sec1_der(der))
+            .map_err(|e| {
+                ParameterError::invalid(param::THIS_ENTITY_PRIVATE_KEY, Reason::Certificate(e))
+            })
+    }
+
+    /// An X.509 credential: `certificate` (DER) must certify `private_key`'s public key;
+    /// `chain` (DER, may be empty) follows it in the handshake's Certificate message.
+    pub fn x509(
+        private_key: SigningKey,
+        certificate: Vec<u8>,
+        chain: Vec<Vec<u8>>,
+    ) -> Result<Self, ParameterError> {
+        let chain_given = !chain.is_empty();
+        let mut certs = Vec::with_capacity(1 + chain.len());
+        certs.push(certificate);
+        certs.extend(chain);
+        let credential = Credential::X509(certs);
+        // The leaf must parse and carry a P-256 key; the last certificate too (it names the
+        // Root of Trust peers configure).
+        credential.leaf_spki().map_err(|e| {
+            ParameterError::invalid(param::THIS_ENTITY_CERTIFICATE, Reason::Certificate(e))
+        })?;
+        root_of_trust_of(&credential).map_err(|e| {
+            let name = if chain_given {
+                param::THIS_ENTITY_CERTIFICATE_CHAIN
+            } else {
+                param::THIS_ENTITY_CERTIFICATE
+            };
+            ParameterError::invalid(name, Reason::Certificate(e))
+        })?;
+        CertifiedKey::new(private_key, credential)
+            .map(|key| Self { key })
+            .map_err(|e| {
+                let name = match e {
+                    CertError::ChainTooLong if chain_given => param::THIS_ENTITY_CERTIFICATE_CHAIN,
+                    _ => param::THIS_ENTITY_CERTIFICATE,
+                };
+                ParameterError::invalid(name, Reason::Certificate(e))
+            })
+    }
+
+    /// A raw public key credential (RFC 7250): the key's SubjectPublicKeyInfo is sent alone.
+    #[must_use]
+    pub fn raw_public_key(private_key: SigningKey) -> Self {
+        Self {
+            key: CertifiedKey::raw(private_key),
+        }
+    }
+
+    /// The key and what is sent for it, for the (D)TLS configuration.
+    #[must_use]
+    pub fn certified_key(&self) -> &CertifiedKey {
+        &self.key
+    }
+
+    /// Whether this is a raw public key (no certificate).
+    #[must_use]
+    pub fn is_raw_public_key(&self) -> bool {
+        matches!(self.key.credential(), Credential::RawPublicKey(_))
+    }
+
+    /// The Root of Trust a peer configures for this credential ([`root_of_trust_of`]: SHA-256
+    /// of the last certificate's key, or of the raw key).
+    #[must_use]
+    pub fn root_of_trust(&self) -> Option<RootOfTrust> {
+        root_of_trust_of(self.key.credential()).ok()
+    }
+}
+
+/// How an entity recognises a certificate-authenticated peer (draft 8.1.1.2.2):
+/// `otherEntityCertificateName` and `otherEntityRootOfTrust` (tables 9.1.2.1-2, 9.1.2.2-2; the
+/// MEF's or the Enrolee's Certificate Name and Root of Trust of 8.3.2.2).
+///
+/// The name is kept verbatim: a DNS name, an absolute AE-ID URI, a CSE-ID, or for a self-signed
+/// certificate or a raw public key the `ni:` hash that is also the Root of Trust. It must be
+/// non-empty, at most [`MAX_ENTITY_ID_LEN`] bytes, without controls, spaces or `*` (wildcards
+/// never match, published 10.1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificatePeer {
+    certificate_name: String,
+    root_of_trust: RootOfTrust,
+}
+
+impl CertificatePeer {
+    /// Validates `otherEntityCertificateName` and parses `otherEntityRootOfTrust` (see
+    /// [`RootOfTrust`]'s text forms).
+    pub fn new(certificate_name: &str, root_of_trust: &str) -> Result<Self, ParameterError> {
+        let rot = root_of_trust.parse::<RootOfTrust>().map_err(|e| {
+            ParameterError::invalid(param::OTHER_ENTITY_ROOT_OF_TRUST, Reason::RootOfTrust(e))
+        })?;
+        Self::with_root_of_trust(certificate_name, rot)
+    }
+
+    /// Like [`new`](Self::new) with a parsed Root of Trust.
+    pub fn with_root_of_trust(
+        certificate_name: &str,
+        root_of_trust: RootOfTrust,
+    ) -> Result<Self, ParameterError> {
+        let name = param::OTHER_ENTITY_CERTIFICATE_NAME;
+        if certificate_name.is_empty() {
+            return Err(ParameterError::invalid(name, Reason::Empty));
+        }
+        if certificate_name.len() > MAX_ENTITY_ID_LEN {
+            return Err(ParameterError::invalid(
+                name,
+                Reason::TooLong {
+                    max: MAX_ENTITY_ID_LEN,
+                },
+            ));
+        }
+        if certificate_name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '*')
+        {
+            return Err(ParameterError::invalid(name, Reason::InvalidCharacter));
+        }
+        Ok(Self {
+            certificate_name: String::from(certificate_name),
+            root_of_trust,
+        })
+    }
+
+    /// `otherEntityCertificateName`.
+    #[must_use]
+    pub fn certificate_name(&self) -> &str {
+        &self.certificate_name
+    }
+
+    /// `otherEntityRootOfTrust`.
+    #[must_use]
+    pub fn root_of_trust(&self) -> &RootOfTrust {
+        &self.root_of_trust
+    }
+
+    /// The verifier of draft 8.1.1.2.2 for this peer (name in the Subject or a subjectAltName,
+    /// raw public keys accepted: D7, published 10.2.3).
+    #[must_use]
+    pub fn verifier(&self) -> OneM2mVerifier {
+        OneM2mVerifier::new(self.certificate_name.clone(), self.root_of_trust)
+    }
+}
+
+/// One association of the Certificate-Based framework at an end-point (draft 8.2.2.2): the
+/// peer's [`CertificatePeer`] (table 9.1.2.1-2 / 9.1.2.2-2), the common Association
+/// Configuration, and `thisEntityIdentifier` (mandatory in the field domain, table 9.1.2.1-2).
+#[derive(Clone, Debug)]
+pub struct CertificateAssociation {
+    peer: CertificatePeer,
+    this_entity_identifier: Option<EntityId>,
+    association: AssociationConfig,
+}
+
+impl CertificateAssociation {
+    /// Validates `thisEntityIdentifier` if given; whether it is required is checked by
+    /// [`EndPointConfig`].
+    pub fn new(
+        peer: CertificatePeer,
+        this_entity_identifier: Option<&str>,
+        association: AssociationConfig,
+    ) -> Result<Self, ParameterError> {
+        let this_entity_identifier = this_entity_identifier
+            .map(|s| entity_id(param::THIS_ENTITY_IDENTIFIER, s))
+            .transpose()?;
+        Ok(Self {
+            peer,
+            this_entity_identifier,
+            association,
+        })
+    }
+
+    /// `otherEntityCertificateName` and `otherEntityRootOfTrust`.
+    #[must_use]
+    pub fn peer(&self) -> &CertificatePeer {
+        &self.peer
+    }
+
+    /// `thisEntityIdentifier`, if configured.
+    #[must_use]
+    pub fn this_entity_identifier(&self) -> Option<&EntityId> {
+        self.this_entity_identifier.as_ref()
+    }
+
+    /// The common Association Configuration (`otherEntityIdentifier`, expiry, lifespan).
+    #[must_use]
+    pub fn association(&self) -> &AssociationConfig {
+        &self.association
+    }
+}
+
+/// The outcome of [`match_certificate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateMatch {
+    /// The credential verifies under the configured peer at `index`, whose configuration is
+    /// usable.
+    Matched {
+        /// The index of the peer in the candidates given.
+        index: usize,
+        /// What the verifier established.
+        info: PeerCertificateInfo,
+    },
+    /// The credential verifies only under configured peers whose
+    /// `associationConfigurationExpiry` has passed (the first is reported).
+    Expired {
+        /// The index of that peer.
+        index: usize,
+        /// The expiry.
+        error: ExpiredError,
+    },
+    /// No configured peer accepts the credential.
+    Refused(CertError),
+}
+
+/// Which configured peer a received certificate (or raw public key) belongs to, when the
+/// receiver (Entity B, the MEF) cannot know before the handshake who is coming.
+///
+/// **Rule.** The candidates are tried in configuration order, each with its own
+/// [`CertificatePeer::verifier`] (draft 8.1.1.2.2) at `cert_now`; the **first** that accepts the
+/// credential and whose `associationConfigurationExpiry` (if any) has not passed at `config_now`
+/// is the match. If only expired candidates accept it, the result is [`CertificateMatch::Expired`]
+/// (refused, and reported as such). Otherwise the credential is refused with the most telling
+/// error: one that shows a candidate recognised the peer but found a fault (expired certificate,
+/// broken chain, ...), else `UntrustedRoot` (a name matched, the root did not), else the first
+/// candidate's error; [`CertError::UntrustedRoot`] when there is no candidate.
+pub fn match_certificate<'a, I>(
+    candidates: I,
+    peer: &Credential,
+    cert_now: UnixTime,
+    config_now: UnixTime,
+) -> CertificateMatch
+where
+    I: IntoIterator<Item = (&'a CertificatePeer, Option<&'a AssociationConfig>)>,
+{
+    let mut expired: Option<(usize, ExpiredError)> = None;
+    let mut first_error: Option<CertError> = None;
+    let mut untrusted = false;
+    let mut telling: Option<CertError> = None;
+    for (index, (p, assoc)) in candidates.into_iter().enumerate() {
+        match p.verifier().check(peer, cert_now) {
+            Ok(info) => match assoc.map(|a| a.check_usable(config_now)) {
+                Some(Err(error)) => {
+                    expired.get_or_insert((index, error));
+                }
+                _ => return CertificateMatch::Matched { index, info },
+            },
+            Err(e) => {
+                first_error.get_or_insert(e);
+                match e {
+                    CertError::NameMismatch => {}
+                    CertError::UntrustedRoot => untrusted = true,
+                    other => {
+                        telling.get_or_insert(other);
+                    }
+                }
+            }
+        }
+    }
+    if let Some((index, error)) = expired {
+        return CertificateMatch::Expired { index, error };
+    }
+    let error = telling
+        .or(untrusted.then_some(CertError::UntrustedRoot))
+        .or(first_error)
+        .unwrap_or(CertError::UntrustedRoot);
+    CertificateMatch::Refused(error)
+}
+
+/// How an Enrolee authenticates its Bootstrap Security Handshake.
+#[derive(Clone, Debug)]
+enum EnroleeCredential {
+    /// Pre-Provisioned Symmetric Key (8.3.2.1): KpmId / Kpm.
+    Psk(BootstrapCredential),
+    /// Certificate-Based (8.3.2.2): the Enrolee's certificate and the MEF's name and RoT.
+    Certificate(CertificateCredential, CertificatePeer),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1185,7 +1564,14 @@ pub enum Domain {
 /// - MAF-Based associations need Km: a `masterCredential` or a bootstrap that will provision
 ///   one;
 /// - with both, the bootstrap's `mafId` is the credential's `mafIdentifier` (one MAF per
-///   end-point).
+///   end-point);
+/// - Certificate-Based associations (and a certificate bootstrap) need the certificate
+///   credential (`thisEntityPrivateKey`, `thisEntityCertificate`); in the field domain each has
+///   `thisEntityIdentifier`; `otherEntityIdentifier` identifies one of them, and no two have the
+///   same `otherEntityCertificateName` and `otherEntityRootOfTrust`.
+///
+/// The certificate credential serves the Certificate-Based associations; a certificate
+/// bootstrap carries its own (the Bootstrap Credential of 8.3.2.2 may differ).
 #[derive(Clone, Debug)]
 pub struct EndPointConfig {
     domain: Domain,
@@ -1193,6 +1579,8 @@ pub struct EndPointConfig {
     maf_credential: Option<MafCredential>,
     maf_associations: Vec<AssociationConfig>,
     bootstrap: Option<EnroleeBootstrap>,
+    certificate: Option<CertificateCredential>,
+    certificate_associations: Vec<CertificateAssociation>,
 }
 
 impl EndPointConfig {
@@ -1205,7 +1593,52 @@ impl EndPointConfig {
             maf_credential: None,
             maf_associations: Vec::new(),
             bootstrap: None,
+            certificate: None,
+            certificate_associations: Vec::new(),
         }
+    }
+
+    /// The certificate credential (Certificate-Based frameworks), if configured.
+    #[must_use]
+    pub fn certificate(&self) -> Option<&CertificateCredential> {
+        self.certificate.as_ref()
+    }
+
+    /// The Certificate-Based associations.
+    #[must_use]
+    pub fn certificate_associations(&self) -> &[CertificateAssociation] {
+        &self.certificate_associations
+    }
+
+    /// The Certificate-Based association with the peer `other`.
+    #[must_use]
+    pub fn certificate_association_with(
+        &self,
+        other: &EntityId,
+    ) -> Option<&CertificateAssociation> {
+        self.certificate_associations
+            .iter()
+            .find(|a| a.association.other_entity_identifier == *other)
+    }
+
+    /// Which Certificate-Based association a received credential belongs to, by the rule of
+    /// [`match_certificate`] (configuration order, first usable match); the index is into
+    /// [`certificate_associations`](Self::certificate_associations).
+    #[must_use]
+    pub fn match_certificate_association(
+        &self,
+        peer: &Credential,
+        cert_now: UnixTime,
+        config_now: UnixTime,
+    ) -> CertificateMatch {
+        match_certificate(
+            self.certificate_associations
+                .iter()
+                .map(|a| (&a.peer, Some(&a.association))),
+            peer,
+            cert_now,
+            config_now,
+        )
     }
 
     /// The domain.
@@ -1267,6 +1700,9 @@ impl EndPointConfig {
         for a in &self.maf_associations {
             a.check_usable(now)?;
         }
+        for a in &self.certificate_associations {
+            a.association.check_usable(now)?;
+        }
         Ok(())
     }
 }
@@ -1279,6 +1715,8 @@ pub struct EndPointConfigBuilder {
     maf_credential: Option<MafCredential>,
     maf_associations: Vec<AssociationConfig>,
     bootstrap: Option<EnroleeBootstrap>,
+    certificate: Option<CertificateCredential>,
+    certificate_associations: Vec<CertificateAssociation>,
 }
 
 impl EndPointConfigBuilder {
@@ -1310,6 +1748,20 @@ impl EndPointConfigBuilder {
         self
     }
 
+    /// Sets the certificate credential (Certificate-Based frameworks).
+    #[must_use]
+    pub fn certificate(mut self, c: CertificateCredential) -> Self {
+        self.certificate = Some(c);
+        self
+    }
+
+    /// Adds a Certificate-Based association.
+    #[must_use]
+    pub fn certificate_association(mut self, a: CertificateAssociation) -> Self {
+        self.certificate_associations.push(a);
+        self
+    }
+
     /// The configuration, or the first rule broken.
     pub fn build(self) -> Result<EndPointConfig, ParameterError> {
         for (i, p) in self.pre_provisioned.iter().enumerate() {
@@ -1326,6 +1778,33 @@ impl EndPointConfigBuilder {
             }
         }
         check_unique_others(&self.maf_associations)?;
+        for (i, a) in self.certificate_associations.iter().enumerate() {
+            if self.certificate.is_none() {
+                return Err(ParameterError::Missing {
+                    name: param::THIS_ENTITY_PRIVATE_KEY,
+                });
+            }
+            if self.domain == Domain::Field && a.this_entity_identifier.is_none() {
+                return Err(ParameterError::Missing {
+                    name: param::THIS_ENTITY_IDENTIFIER,
+                });
+            }
+            let earlier = &self.certificate_associations[..i];
+            if earlier.iter().any(|b| {
+                b.association.other_entity_identifier == a.association.other_entity_identifier
+            }) {
+                return Err(ParameterError::invalid(
+                    param::OTHER_ENTITY_IDENTIFIER,
+                    Reason::Duplicate,
+                ));
+            }
+            if earlier.iter().any(|b| b.peer == a.peer) {
+                return Err(ParameterError::invalid(
+                    param::OTHER_ENTITY_CERTIFICATE_NAME,
+                    Reason::Duplicate,
+                ));
+            }
+        }
         if !self.maf_associations.is_empty()
             && self.maf_credential.is_none()
             && self.bootstrap.is_none()
@@ -1350,6 +1829,8 @@ impl EndPointConfigBuilder {
             maf_credential: self.maf_credential,
             maf_associations: self.maf_associations,
             bootstrap: self.bootstrap,
+            certificate: self.certificate,
+            certificate_associations: self.certificate_associations,
         })
     }
 }
@@ -1369,28 +1850,48 @@ fn check_unique_others(assocs: &[AssociationConfig]) -> Result<(), ParameterErro
     Ok(())
 }
 
-/// One Enrolee as its MEF is configured with it (draft 8.3.2.1): the Bootstrap Credential the
-/// Enrolee authenticates with, and its Bootstrap Instruction.
+/// One Enrolee as its MEF is configured with it: the Bootstrap Credential the Enrolee
+/// authenticates with (KpmId/Kpm, draft 8.3.2.1, [`new`](Self::new)) or its Certificate Name and
+/// Root of Trust (8.3.2.2, [`certificate`](Self::certificate)), and its Bootstrap Instruction.
 #[derive(Clone, Debug)]
 pub struct MefEnrolee {
-    credential: BootstrapCredential,
+    credential: Option<BootstrapCredential>,
+    certificate: Option<CertificatePeer>,
     instruction: BootstrapInstruction,
 }
 
 impl MefEnrolee {
-    /// Groups the two.
+    /// A Pre-Provisioned Symmetric Key Enrolee.
     #[must_use]
     pub fn new(credential: BootstrapCredential, instruction: BootstrapInstruction) -> Self {
         Self {
-            credential,
+            credential: Some(credential),
+            certificate: None,
             instruction,
         }
     }
 
-    /// Kpm and KpmId.
+    /// A Certificate-Based Enrolee: `otherEntityCertificateName` and `otherEntityRootOfTrust`
+    /// are the Enrolee's Certificate Name and Root of Trust (8.3.2.2).
     #[must_use]
-    pub fn credential(&self) -> &BootstrapCredential {
-        &self.credential
+    pub fn certificate(peer: CertificatePeer, instruction: BootstrapInstruction) -> Self {
+        Self {
+            credential: None,
+            certificate: Some(peer),
+            instruction,
+        }
+    }
+
+    /// Kpm and KpmId (PSK Enrolee).
+    #[must_use]
+    pub fn credential(&self) -> Option<&BootstrapCredential> {
+        self.credential.as_ref()
+    }
+
+    /// The Enrolee's Certificate Name and Root of Trust (certificate Enrolee).
+    #[must_use]
+    pub fn certificate_peer(&self) -> Option<&CertificatePeer> {
+        self.certificate.as_ref()
     }
 
     /// MAF-ID and Enrolee-ID.
@@ -1400,30 +1901,62 @@ impl MefEnrolee {
     }
 }
 
-/// The configuration of an M2M Enrolment Function for the Pre-Provisioned Symmetric Key
-/// Security Bootstrap: its own FQDN (`mefIdentifier`, the `@FQDN` of the KeIDs it issues,
-/// published 10.3.4) and the Enrolees it may provision; `kpmId` identifies one Enrolee.
+/// The configuration of an M2M Enrolment Function: its own FQDN (`mefIdentifier`, the `@FQDN`
+/// of the KeIDs it issues, published 10.3.4), the Enrolees it may provision (`kpmId` identifies
+/// one PSK Enrolee; Certificate Name and Root of Trust one certificate Enrolee) and, for the
+/// Certificate-Based Security Bootstrap, its own certificate credential (an FQDN certificate,
+/// published 10.1.3).
 #[derive(Clone, Debug)]
 pub struct MefConfig {
     mef_identifier: Fqdn,
     enrolees: Vec<MefEnrolee>,
+    certificate: Option<CertificateCredential>,
 }
 
 impl MefConfig {
-    /// Validates `mefIdentifier` and that no KpmId is configured twice.
+    /// Validates `mefIdentifier` and that no KpmId is configured twice (PSK Enrolees only;
+    /// a certificate Enrolee needs [`with_certificate`](Self::with_certificate)).
     pub fn new(mef_identifier: &str, enrolees: Vec<MefEnrolee>) -> Result<Self, ParameterError> {
+        Self::with_certificate(mef_identifier, enrolees, None)
+    }
+
+    /// Like [`new`](Self::new), with the MEF's certificate credential; certificate Enrolees
+    /// need it (else `thisEntityPrivateKey` is missing), and no two of them have the same
+    /// Certificate Name and Root of Trust.
+    pub fn with_certificate(
+        mef_identifier: &str,
+        enrolees: Vec<MefEnrolee>,
+        certificate: Option<CertificateCredential>,
+    ) -> Result<Self, ParameterError> {
         let mef_identifier = fqdn(param::MEF_IDENTIFIER, mef_identifier)?;
         for (i, e) in enrolees.iter().enumerate() {
-            if enrolees[..i]
-                .iter()
-                .any(|o| o.credential.kpm_id == e.credential.kpm_id)
-            {
-                return Err(ParameterError::invalid(param::KPM_ID, Reason::Duplicate));
+            let earlier = &enrolees[..i];
+            if let Some(c) = &e.credential {
+                if earlier
+                    .iter()
+                    .any(|o| o.credential.as_ref().is_some_and(|x| x.kpm_id == c.kpm_id))
+                {
+                    return Err(ParameterError::invalid(param::KPM_ID, Reason::Duplicate));
+                }
+            }
+            if let Some(p) = &e.certificate {
+                if certificate.is_none() {
+                    return Err(ParameterError::Missing {
+                        name: param::THIS_ENTITY_PRIVATE_KEY,
+                    });
+                }
+                if earlier.iter().any(|o| o.certificate.as_ref() == Some(p)) {
+                    return Err(ParameterError::invalid(
+                        param::OTHER_ENTITY_CERTIFICATE_NAME,
+                        Reason::Duplicate,
+                    ));
+                }
             }
         }
         Ok(Self {
             mef_identifier,
             enrolees,
+            certificate,
         })
     }
 
@@ -1431,6 +1964,12 @@ impl MefConfig {
     #[must_use]
     pub fn mef_identifier(&self) -> &Fqdn {
         &self.mef_identifier
+    }
+
+    /// The MEF's certificate credential, if configured.
+    #[must_use]
+    pub fn certificate(&self) -> Option<&CertificateCredential> {
+        self.certificate.as_ref()
     }
 
     /// The Enrolees.
@@ -1442,7 +1981,33 @@ impl MefConfig {
     /// The Enrolee whose KpmId is `id` (the `psk_identity` of a Bootstrap Security Handshake).
     #[must_use]
     pub fn enrolee_by_kpm_id(&self, id: &KeyId) -> Option<&MefEnrolee> {
-        self.enrolees.iter().find(|e| e.credential.kpm_id == *id)
+        self.enrolees
+            .iter()
+            .find(|e| e.credential.as_ref().is_some_and(|c| c.kpm_id == *id))
+    }
+
+    /// Which certificate Enrolee a received credential belongs to, by the rule of
+    /// [`match_certificate`] (configuration order among the certificate Enrolees, first
+    /// match); the index is into [`enrolees`](Self::enrolees). Nothing expires here.
+    #[must_use]
+    pub fn match_certificate_enrolee(&self, peer: &Credential, now: UnixTime) -> CertificateMatch {
+        let indices: Vec<usize> = (0..self.enrolees.len())
+            .filter(|&i| self.enrolees[i].certificate.is_some())
+            .collect();
+        let candidates = indices
+            .iter()
+            .filter_map(|&i| self.enrolees[i].certificate.as_ref().map(|p| (p, None)));
+        match match_certificate(candidates, peer, now, now) {
+            CertificateMatch::Matched { index, info } => CertificateMatch::Matched {
+                index: indices[index],
+                info,
+            },
+            CertificateMatch::Expired { index, error } => CertificateMatch::Expired {
+                index: indices[index],
+                error,
+            },
+            refused => refused,
+        }
     }
 
     /// Nothing in a MEF configuration expires (the draft gives Kpm no expiry); always `Ok`.
@@ -2127,5 +2692,280 @@ mod tests {
             now: UnixTime(6),
         });
         assert!(format!("{x}").contains("masterCredentialExpiry expired at 5"));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Certificate-Based
+
+    use crate::cert::{CertBuilder, SubjectAltName};
+
+    struct Pki {
+        root: CertificateCredential,
+        leaf_key: SigningKey,
+        leaf: Vec<u8>,
+    }
+
+    /// root CA -> leaf with SAN dNSName `name`, valid around T0.
+    fn pki(seed: u8, name: &str) -> Pki {
+        let root_key = SigningKey::from_bytes(&[seed; 32]).unwrap();
+        let root_der = CertBuilder::new(&[1], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
+            .subject_cn("root")
+            .ca(None)
+            .self_signed(&root_key)
+            .unwrap();
+        let root = CertificateCredential::x509(root_key, root_der, vec![]).unwrap();
+        let leaf_key = SigningKey::from_bytes(&[seed + 1; 32]).unwrap();
+        let leaf = CertBuilder::new(&[2], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
+            .subject_cn(name)
+            .san(SubjectAltName::Dns(name.into()))
+            .end_entity()
+            .signed_by(&leaf_key.verifying_key(), root.certified_key())
+            .unwrap();
+        Pki {
+            root,
+            leaf_key,
+            leaf,
+        }
+    }
+
+    impl Pki {
+        /// What the leaf's owner sends: leaf, then the root (the RoT's certificate).
+        fn sent(&self) -> Credential {
+            let Credential::X509(root) = self.root.certified_key().credential() else {
+                unreachable!()
+            };
+            Credential::X509(vec![self.leaf.clone(), root[0].clone()])
+        }
+    }
+
+    fn peer_of(p: &Pki, name: &str) -> CertificatePeer {
+        CertificatePeer::with_root_of_trust(name, p.root.root_of_trust().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn certificate_credential_refusals() {
+        let p = pki(3, "a.example.com");
+        let root_der = match p.root.certified_key().credential() {
+            Credential::X509(c) => c[0].clone(),
+            Credential::RawPublicKey(_) => unreachable!(),
+        };
+        let ok = CertificateCredential::x509(p.leaf_key.clone(), p.leaf.clone(), vec![root_der])
+            .unwrap();
+        assert!(!ok.is_raw_public_key());
+        assert_eq!(ok.root_of_trust(), p.root.root_of_trust());
+        // The certificate of another key.
+        let other = SigningKey::from_bytes(&[9; 32]).unwrap();
+        assert_eq!(
+            CertificateCredential::x509(other.clone(), p.leaf.clone(), vec![]).unwrap_err(),
+            invalid(
+                param::THIS_ENTITY_CERTIFICATE,
+                Reason::Certificate(CertError::KeyMismatch)
+            )
+        );
+        // Garbage certificate, garbage chain, garbage key.
+        assert_eq!(
+            CertificateCredential::x509(other.clone(), vec![0x30, 0x00], vec![])
+                .unwrap_err()
+                .parameter(),
+            param::THIS_ENTITY_CERTIFICATE
+        );
+        assert_eq!(
+            CertificateCredential::x509(p.leaf_key.clone(), p.leaf.clone(), vec![vec![1, 2, 3]])
+                .unwrap_err()
+                .parameter(),
+            param::THIS_ENTITY_CERTIFICATE_CHAIN
+        );
+        assert_eq!(
+            CertificateCredential::private_key_from_der(&[0x30, 0x03, 0x02, 0x01, 0x00])
+                .unwrap_err()
+                .parameter(),
+            param::THIS_ENTITY_PRIVATE_KEY
+        );
+        let raw = CertificateCredential::raw_public_key(other);
+        assert!(raw.is_raw_public_key());
+        assert!(!format!("{raw:?}").contains("09"));
+    }
+
+    #[test]
+    fn certificate_peer_refusals() {
+        let rot = "ni:///sha-256;47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
+        assert!(CertificatePeer::new("cse.example.com", rot).is_ok());
+        assert_eq!(
+            CertificatePeer::new("", rot).unwrap_err(),
+            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Empty)
+        );
+        assert_eq!(
+            CertificatePeer::new("*.example.com", rot).unwrap_err(),
+            invalid(
+                param::OTHER_ENTITY_CERTIFICATE_NAME,
+                Reason::InvalidCharacter
+            )
+        );
+        assert_eq!(
+            CertificatePeer::new("a b", rot).unwrap_err().parameter(),
+            param::OTHER_ENTITY_CERTIFICATE_NAME
+        );
+        assert_eq!(
+            CertificatePeer::new("cse.example.com", "ni:///sha-256;AAAA").unwrap_err(),
+            invalid(
+                param::OTHER_ENTITY_ROOT_OF_TRUST,
+                Reason::RootOfTrust(RootOfTrustParseError::Length)
+            )
+        );
+    }
+
+    #[test]
+    fn certificate_matching_rule() {
+        let a = pki(20, "a.example.com");
+        let b = pki(30, "b.example.com");
+        let cred_a = a.sent();
+        let expired = AssociationConfig::builder()
+            .other_entity_identifier("/id-x")
+            .association_configuration_expiry(T0)
+            .build()
+            .unwrap();
+        let usable = assoc("/id-a");
+        let pa = peer_of(&a, "a.example.com");
+        let pb = peer_of(&b, "b.example.com");
+        // Configuration order: the first usable match wins.
+        let m = match_certificate(
+            [(&pb, Some(&usable)), (&pa, Some(&usable)), (&pa, None)],
+            &cred_a,
+            T0,
+            T0,
+        );
+        assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
+        // An expired configuration is skipped for a later usable one ...
+        let m = match_certificate([(&pa, Some(&expired)), (&pa, None)], &cred_a, T0, T0);
+        assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
+        // ... and reported when it is the only match.
+        let m = match_certificate([(&pb, None), (&pa, Some(&expired))], &cred_a, T0, T0);
+        assert!(matches!(m, CertificateMatch::Expired { index: 1, .. }));
+        // Right name, wrong root: UntrustedRoot; no name: NameMismatch; expired cert: Expired.
+        let wrong_root = peer_of(&b, "a.example.com");
+        assert_eq!(
+            match_certificate([(&pb, None), (&wrong_root, None)], &cred_a, T0, T0),
+            CertificateMatch::Refused(CertError::UntrustedRoot)
+        );
+        assert_eq!(
+            match_certificate([(&pb, None)], &cred_a, T0, T0),
+            CertificateMatch::Refused(CertError::NameMismatch)
+        );
+        assert_eq!(
+            match_certificate(
+                [(&pb, None), (&pa, None)],
+                &cred_a,
+                UnixTime(T0.0 + 5000),
+                T0
+            ),
+            CertificateMatch::Refused(CertError::Expired)
+        );
+        assert_eq!(
+            match_certificate(core::iter::empty(), &cred_a, T0, T0),
+            CertificateMatch::Refused(CertError::UntrustedRoot)
+        );
+    }
+
+    #[test]
+    fn end_point_certificate_rules() {
+        let a = pki(40, "a.example.com");
+        let ca = |other: &str, this: Option<&str>| {
+            CertificateAssociation::new(peer_of(&a, "a.example.com"), this, assoc(other)).unwrap()
+        };
+        let own = CertificateCredential::raw_public_key(SigningKey::from_bytes(&[5; 32]).unwrap());
+        // Without the credential.
+        assert_eq!(
+            EndPointConfig::builder(Domain::Infrastructure)
+                .certificate_association(ca("/id-a", None))
+                .build()
+                .unwrap_err(),
+            ParameterError::Missing {
+                name: param::THIS_ENTITY_PRIVATE_KEY
+            }
+        );
+        // Field domain needs thisEntityIdentifier.
+        assert_eq!(
+            EndPointConfig::builder(Domain::Field)
+                .certificate(own.clone())
+                .certificate_association(ca("/id-a", None))
+                .build()
+                .unwrap_err(),
+            ParameterError::Missing {
+                name: param::THIS_ENTITY_IDENTIFIER
+            }
+        );
+        // Same name and root twice.
+        assert_eq!(
+            EndPointConfig::builder(Domain::Infrastructure)
+                .certificate(own.clone())
+                .certificate_association(ca("/id-a", None))
+                .certificate_association(ca("/id-b", None))
+                .build()
+                .unwrap_err(),
+            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
+        );
+        let c = EndPointConfig::builder(Domain::Infrastructure)
+            .certificate(own)
+            .certificate_association(ca("/id-a", None))
+            .build()
+            .unwrap();
+        let m = c.match_certificate_association(&a.sent(), T0, T0);
+        assert!(matches!(m, CertificateMatch::Matched { index: 0, .. }));
+        assert!(c
+            .certificate_association_with(&EntityId::new("/id-a").unwrap())
+            .is_some());
+    }
+
+    #[test]
+    fn mef_certificate_enrolees() {
+        let a = pki(50, "dev1.example.com");
+        let ins = BootstrapInstruction::new("maf.example.com", "/id-mn-e").unwrap();
+        let psk = MefEnrolee::new(
+            BootstrapCredential::new("d@mef.example.com", &K).unwrap(),
+            ins.clone(),
+        );
+        let cert = MefEnrolee::certificate(peer_of(&a, "dev1.example.com"), ins.clone());
+        assert_eq!(
+            MefConfig::new("mef.example.com", vec![cert.clone()]).unwrap_err(),
+            ParameterError::Missing {
+                name: param::THIS_ENTITY_PRIVATE_KEY
+            }
+        );
+        let own = CertificateCredential::raw_public_key(SigningKey::from_bytes(&[6; 32]).unwrap());
+        assert_eq!(
+            MefConfig::with_certificate(
+                "mef.example.com",
+                vec![cert.clone(), cert.clone()],
+                Some(own.clone())
+            )
+            .unwrap_err(),
+            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
+        );
+        let m = MefConfig::with_certificate("mef.example.com", vec![psk, cert], Some(own)).unwrap();
+        // The index is into enrolees(), PSK entries included.
+        let found = m.match_certificate_enrolee(&a.sent(), T0);
+        assert!(matches!(found, CertificateMatch::Matched { index: 1, .. }));
+        assert!(m
+            .enrolee_by_kpm_id(&KeyId::parse(IdKind::Kpm, "d@mef.example.com").unwrap())
+            .is_some());
+        // Enrolee side: the MEF FQDN comes from the MEF's Certificate Name (or the URI host).
+        let b = EnroleeBootstrap::certificate(
+            CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
+            peer_of(&a, "mef.example.com"),
+            "coaps://other.example.com:5684",
+            ins.clone(),
+        )
+        .unwrap();
+        assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
+        assert!(b.credential().is_none());
+        let ni = a.root.root_of_trust().unwrap().to_ni_uri();
+        let b = EnroleeBootstrap::certificate(
+            CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
+            CertificatePeer::new(&ni, &ni).unwrap(),
+            "https://mef.example.com:443",
+            ins,
+        )
+        .unwrap();
+        assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
     }
 }

@@ -119,6 +119,7 @@ pub mod wire {
 #[derive(Clone)]
 pub struct PeerContext {
     psk_identity: Vec<u8>,
+    certificate_enrolee: Option<usize>,
     exporter: Option<Zeroizing<[u8; EXPORTER_LEN]>>,
 }
 
@@ -128,6 +129,20 @@ impl PeerContext {
     pub fn new(psk_identity: &[u8]) -> Self {
         Self {
             psk_identity: psk_identity.to_vec(),
+            certificate_enrolee: None,
+            exporter: None,
+        }
+    }
+
+    /// The context of a session whose client certificate the adapter verified as the
+    /// certificate Enrolee at `index` of [`MefConfig::enrolees`] (Certificate-Based Security
+    /// Bootstrap, draft 8.3.2.2: the Enrolee is identified by the verified certificate instead
+    /// of a KpmID; see [`MefConfig::match_certificate_enrolee`]). No PSK identity.
+    #[must_use]
+    pub fn certificate_enrolee(index: usize) -> Self {
+        Self {
+            psk_identity: Vec::new(),
+            certificate_enrolee: Some(index),
             exporter: None,
         }
     }
@@ -148,6 +163,7 @@ impl PeerContext {
         session.export_keying_material(out.as_mut(), label, None)?;
         Ok(Self {
             psk_identity: info.psk_identity.clone(),
+            certificate_enrolee: None,
             exporter: Some(out),
         })
     }
@@ -176,6 +192,7 @@ impl fmt::Debug for PeerContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerContext")
             .field("psk_identity", &String::from_utf8_lossy(&self.psk_identity))
+            .field("certificate_enrolee", &self.certificate_enrolee)
             .field("exporter", &self.exporter.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -556,8 +573,23 @@ impl MefServer {
         }
     }
 
-    /// The configured Enrolee whose KpmID authenticated the session.
+    /// The configured Enrolee whose KpmID (or, certificate-based, whose verified certificate)
+    /// authenticated the session.
     fn enrolee(&self, peer: &PeerContext, rid: &str) -> Result<&MefEnrolee, ServerError> {
+        if let Some(i) = peer.certificate_enrolee {
+            return self
+                .config
+                .enrolees()
+                .get(i)
+                .filter(|e| e.certificate_peer().is_some())
+                .ok_or_else(|| {
+                    ServerError::forbidden(
+                        rid,
+                        "the session is not authenticated with a configured Enrolee certificate",
+                        wire::KPM_ID,
+                    )
+                });
+        }
         KeyId::parse_bytes(IdKind::Kpm, peer.psk_identity())
             .ok()
             .and_then(|id| self.config.enrolee_by_kpm_id(&id))

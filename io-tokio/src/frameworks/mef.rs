@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use m2msec::config::ClientAuth;
 use m2msec::error::ConfigError;
 use m2msec::frameworks::binding::{
     from_body, to_body, BindingError, EnrolmentRequest, EnrolmentResponse, ErrorBody,
@@ -40,13 +41,17 @@ use m2msec::frameworks::mef::{MafDirectory, MefServer, PeerContext, Pending, Ste
 use m2msec::keys::{
     enrolment_key, IdKind, Ke, KeyId, KeyIdTable, Km, BOOTSTRAP_EXPORTER_LABEL, EXPORTER_LEN,
 };
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig, UnixTime};
+use m2msec::{
+    CertificateType, CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig, SessionInfo,
+    UnixTime,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use zeroize::Zeroizing;
 
+use super::registrar::MatchingVerifier;
 use crate::store::AsyncKeyStore;
 use crate::{accept, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener, TlsStream};
 
@@ -252,6 +257,8 @@ pub enum MefEvent {
 pub struct MefService<S> {
     server: MefServer,
     tls: Arc<ServerConfig>,
+    /// The matcher of certificate Enrolees (Certificate-Based Security Bootstrap).
+    certificates: Option<Arc<MatchingVerifier>>,
     store: Arc<S>,
     timeout: Duration,
     max_connections: usize,
@@ -290,8 +297,7 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
             seen.push(id.clone());
             Ok(())
         };
-        for e in config.enrolees() {
-            let c = e.credential();
+        for c in config.enrolees().iter().filter_map(|e| e.credential()) {
             add(c.kpm_id(), c.kpm().to_psk())?;
         }
         for (id, psk) in maf_psks {
@@ -312,13 +318,33 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
             ));
         }
         // An unknown identity fails exactly like a wrong key: KpmIDs cannot be probed.
-        let tls = ServerConfig::builder(Box::new(table))
-            .hide_unknown_identity(true)
-            .build()
-            .map_err(|e| ServiceConfigError::Tls(e.into()))?;
+        let mut tls = ServerConfig::builder(Box::new(table)).hide_unknown_identity(true);
+        let mut certificates = None;
+        if let Some(own) = config.certificate() {
+            // Certificate-Based Security Bootstrap (8.3.2.2): ECDHE-ECDSA next to the PSK
+            // suites, the Enrolee's certificate required and matched to its configuration.
+            let matcher = Arc::clone(&config);
+            let verifier = Arc::new(MatchingVerifier::new(move |peer, now| {
+                matcher.match_certificate_enrolee(peer, now)
+            }));
+            let suites: Vec<CipherSuite> = CipherSuite::ALL
+                .iter()
+                .chain(CipherSuite::ECDHE_ECDSA)
+                .copied()
+                .collect();
+            tls = tls
+                .suites(&suites)
+                .certificate(own.certified_key().clone())
+                .verifier(verifier.clone())
+                .client_auth(ClientAuth::Required)
+                .client_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey]);
+            certificates = Some(verifier);
+        }
+        let tls = tls.build().map_err(|e| ServiceConfigError::Tls(e.into()))?;
         Ok(Self {
             server: MefServer::new(config, mafs, ke_lifetime),
             tls: Arc::new(tls),
+            certificates,
             store,
             timeout: DEFAULT_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -460,8 +486,32 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
         result
     }
 
+    /// The session's authenticated peer: its PSK identity, or for an ECDHE-ECDSA session the
+    /// certificate Enrolee its verified certificate matched (the identity logged is then
+    /// `cert:<Enrolee-ID>`). A certificate no longer matched gets an empty context, which every
+    /// procedure refuses.
+    fn peer_of(&self, info: &SessionInfo) -> (PeerContext, String) {
+        if !info.suite.is_ecdhe_ecdsa() {
+            let identity = String::from_utf8_lossy(&info.psk_identity).into_owned();
+            return (PeerContext::new(&info.psk_identity), identity);
+        }
+        let index = info
+            .peer_certificate
+            .as_ref()
+            .zip(self.certificates.as_ref())
+            .and_then(|(p, v)| v.take(p));
+        let enrolee = index.and_then(|i| self.server.config().enrolees().get(i).map(|e| (i, e)));
+        match enrolee {
+            Some((i, e)) => (
+                PeerContext::certificate_enrolee(i),
+                format!("cert:{}", e.instruction().enrolee_id()),
+            ),
+            None => (PeerContext::new(&[]), "cert:-".to_owned()),
+        }
+    }
+
     async fn serve_dtls_connection(&self, conn: DtlsConnection) {
-        let identity = String::from_utf8_lossy(&conn.info().psk_identity).into_owned();
+        let identity = self.peer_of(conn.info()).1;
         tracing::info!(
             transport = "DTLS",
             peer = %conn.peer_addr(),
@@ -483,7 +533,7 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     ) -> Result<(), crate::Error> {
         let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
         conn.export_keying_material(exported.as_mut(), BOOTSTRAP_EXPORTER_LABEL, None)?;
-        let peer = PeerContext::new(&conn.info().psk_identity).with_exporter(&exported);
+        let peer = self.peer_of(conn.info()).0.with_exporter(&exported);
         drop(exported);
         let on_malformed = || {
             self.emit(MefEvent::Answered {
@@ -528,14 +578,14 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
                 return;
             }
         };
-        let identity = String::from_utf8_lossy(&tls.info().psk_identity).into_owned();
+        let (peer_context, identity) = self.peer_of(tls.info());
         tracing::info!(
             transport = "TLS",
             peer = ?peer,
             psk_identity = %identity,
             "MEF handshake completed"
         );
-        if let Err(e) = self.requests(tls, &identity).await {
+        if let Err(e) = self.requests(tls, peer_context, &identity).await {
             if !is_gone(&e) {
                 self.emit(MefEvent::ConnectionFailed {
                     identity,
@@ -545,13 +595,18 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
         }
     }
 
-    async fn requests<IO>(&self, mut tls: TlsStream<IO>, identity: &str) -> io::Result<()>
+    async fn requests<IO>(
+        &self,
+        mut tls: TlsStream<IO>,
+        peer: PeerContext,
+        identity: &str,
+    ) -> io::Result<()>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
         tls.export_keying_material(exported.as_mut(), BOOTSTRAP_EXPORTER_LABEL, None)?;
-        let peer = PeerContext::new(&tls.info().psk_identity).with_exporter(&exported);
+        let peer = peer.with_exporter(&exported);
         drop(exported);
         let mut buf = Zeroizing::new(Vec::with_capacity(READ_CHUNK));
         let mut out = Zeroizing::new(Vec::new());
@@ -967,9 +1022,21 @@ fn enrolee_config(
     mef_fqdn: &str,
 ) -> Result<Arc<ClientConfig>, ClientError> {
     Fqdn::new(mef_fqdn).map_err(|_| ClientError::BadParameter("mefIdentifier"))?;
-    let cred = bootstrap.credential();
-    let psk = ClientPsk::new(cred.kpm_id().as_bytes(), cred.kpm().to_psk())?;
-    Ok(Arc::new(ClientConfig::builder(psk).build()?))
+    if let Some(cred) = bootstrap.credential() {
+        let psk = ClientPsk::new(cred.kpm_id().as_bytes(), cred.kpm().to_psk())?;
+        return Ok(Arc::new(ClientConfig::builder(psk).build()?));
+    }
+    // Certificate-Based Security Bootstrap (8.3.2.2): the Enrolee's certificate, the MEF
+    // checked against its configured Certificate Name and Root of Trust.
+    let (own, mef) = bootstrap
+        .certificate_credential()
+        .ok_or(ClientError::BadParameter("bootstrap.credential"))?;
+    Ok(Arc::new(
+        ClientConfig::builder_with_verifier(Arc::new(mef.verifier()))
+            .certificate(own.certified_key().clone())
+            .server_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey])
+            .build()?,
+    ))
 }
 
 fn enrolment_request(bootstrap: &EnroleeBootstrap) -> Result<Request, ClientError> {

@@ -1,6 +1,7 @@
 //! Entity B (e.g. an IN-CSE) accepting security associations: the [`Registrar`], and Entity
-//! A's clients [`associate_pre_provisioned`], [`associate_kpsa`], [`associate_maf`] (and the
-//! older TLS-only [`associate`]) (`docs/protocol.md`, "Registrar").
+//! A's clients [`associate_pre_provisioned`], [`associate_kpsa`], [`associate_maf`],
+//! [`associate_certificate`] (and the older TLS-only [`associate`]) (`docs/protocol.md`,
+//! "Registrar").
 //!
 //! ```text
 //!  Entity A ──(D)TLS-PSK(KpsaId, Kpsa)─────▶ Registrar: EndPointConfig entry ──▶ bound to
@@ -8,6 +9,10 @@
 //!  Entity A ──(D)TLS-PSK(KcID@MAF, Kc)─────▶ Registrar ── deferred lookup ──▶ retrieve_key (B's
 //!                                            MAF session) ──▶ psk = Kc, bound to IdA =
 //!                                            sourceMafClientID, a configured peer (8.2.3.1)
+//!  Entity A ──(D)TLS-ECDHE-ECDSA, both ──────▶ Registrar: MatchingVerifier tries every
+//!             sides certified                 Certificate-Based association (name + RoT) in
+//!                                             configuration order; bound to the first that
+//!                                             verifies: its otherEntityIdentifier (8.2.2.2)
 //!  Entity A ── GET /registrar/association ─▶ {"boundIdentity", "framework", "keyIdentifier",
 //!                                             "expirationTime"}
 //! ```
@@ -19,27 +24,45 @@
 //! serving loop ([`Registrar::bind`], [`Registrar::bind_dtls`]) sends close_notify at the
 //! deadline; [`Registrar::accept`] leaves that to its caller ([`Association::close_at`]).
 //!
+//! **Which certificate-based association?** Entity B cannot know who is coming before it sees
+//! the client's certificate, so its verifier ([`MatchingVerifier`]) tries each configured
+//! Certificate-Based association's `otherEntityCertificateName` and `otherEntityRootOfTrust`
+//! (draft 8.1.1.2.2) in configuration order and accepts the credential under the **first** that
+//! verifies it and whose `associationConfigurationExpiry` has not passed; IdA is that
+//! association's `otherEntityIdentifier`, its lifespan bounds the association, and the key
+//! identifier reported is the `ni:///sha-256;...` hash of A's public key. A certificate that
+//! verifies only under expired entries is refused (`AssociationExpired`); one that verifies
+//! under none is refused with the verifier's reason (`CertificateRefused`), a client without a
+//! certificate with `NoCertificate` (the server requires client authentication). The
+//! configuration refuses two associations with the same name and Root of Trust.
+//!
 //! Over DTLS the listener defers the key lookup to [`DtlsListener::bind_with_lookup`]: the MAF
 //! retrieval runs asynchronously while the socket's other peers are served, and the binding it
 //! found is kept per peer address until the connection is accepted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use m2msec::config::DeferAll;
+use m2msec::cert::{RootOfTrust, RotHash};
+use m2msec::config::{ClientAuth, DeferAll};
 use m2msec::frameworks::binding::{
     from_body, to_body, AssociationInfoResponse, ErrorBody, Method, Request, Response, Route, Rsc,
     MAX_BODY, MAX_HEAD,
 };
 use m2msec::frameworks::config::{
-    EndPointConfig, EntityId, ExpiredError, PreProvisionedAssociation,
+    CertificateAssociation, CertificateCredential, CertificateMatch, EndPointConfig, EntityId,
+    ExpiredError, PreProvisionedAssociation,
 };
 use m2msec::keys::{IdKind, Kc, KeyId, Kpsa};
-use m2msec::{CipherSuite, ClientConfig, ClientPsk, Psk, ServerConfig, SessionInfo};
+use m2msec::{
+    CertDecision, CertError, CertVerifier, CertificateType, CertifiedKey, CipherSuite,
+    ClientConfig, ClientPsk, Credential, PeerCertificateInfo, Psk, ServerConfig, SessionInfo,
+    UnixTime,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -86,11 +109,13 @@ const READ_CHUNK: usize = 4096;
 pub struct AssociationInfo {
     /// The framework that keyed the association.
     pub framework: Framework,
-    /// The identity bound to it, IdA: the entry's `otherEntityIdentifier` (pre-provisioned)
-    /// or the Kc's `sourceMafClientID` (MAF-based).
+    /// The identity bound to it, IdA: the entry's `otherEntityIdentifier` (pre-provisioned,
+    /// certificate-based) or the Kc's `sourceMafClientID` (MAF-based).
     pub bound_identity: String,
-    /// The `psk_identity` the peer authenticated with: KpsaId or KcID@MAF-FQDN.
-    pub key_id: KeyId,
+    /// The key identifier: the `psk_identity` the peer authenticated with (KpsaId or
+    /// KcID@MAF-FQDN), or for a certificate-based association the `ni:///sha-256;...` hash of
+    /// the peer's public key.
+    pub key_id: String,
     /// The negotiated cipher suite.
     pub suite: CipherSuite,
     /// TLS or DTLS.
@@ -110,7 +135,7 @@ impl AssociationInfo {
         AssociationInfoResponse {
             bound_identity: self.bound_identity.clone(),
             framework: self.framework,
-            key_identifier: self.key_id.as_str().to_owned(),
+            key_identifier: self.key_id.clone(),
             expiration_time: self.deadline,
         }
     }
@@ -123,9 +148,10 @@ pub struct Association<T> {
     pub stream: TlsStream<T>,
     /// The identity bound to the association: IdA.
     pub peer_id: String,
-    /// The key identifier the peer authenticated with (KcID@MAF-FQDN or KpsaId).
-    pub kc_id: KeyId,
-    /// When Kc expires (Unix seconds); `u64::MAX` for a pre-provisioned Kpsa.
+    /// The key identifier the peer authenticated with (KcID@MAF-FQDN or KpsaId); `None` for a
+    /// certificate-based association (see [`AssociationInfo::key_id`]).
+    pub kc_id: Option<KeyId>,
+    /// When Kc expires (Unix seconds); `u64::MAX` for a pre-provisioned Kpsa or a certificate.
     pub expires: u64,
     /// Everything the registrar bound (framework, suite, deadline, ...).
     pub info: AssociationInfo,
@@ -139,6 +165,75 @@ impl<T> Association<T> {
     pub fn close_at(&self) -> Option<Instant> {
         self.close_at
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching a client certificate to its configuration entry
+
+/// How many accepted-but-not-yet-claimed matches a [`MatchingVerifier`] remembers.
+const MATCH_MEMORY: usize = 256;
+
+type Matcher = dyn Fn(&Credential, UnixTime) -> CertificateMatch + Send + Sync;
+
+/// The client-certificate verifier of a server that cannot know before the handshake which
+/// configured peer is coming (Entity B, the MEF): it tries every configured certificate peer
+/// by the rule of [`match_certificate`](m2msec::frameworks::config::match_certificate) (the first
+/// in configuration order that verifies and whose configuration is usable), accepts the
+/// credential if one does, and remembers which one, keyed by the SHA-256 of the peer's public
+/// key and the matched name, until the adapter claims it with [`take`](Self::take) once the
+/// handshake completed (the session reports the same [`PeerCertificateInfo`]).
+///
+/// A credential that verifies only under expired configuration entries is refused with
+/// [`CertError::Refused`] (reported as `AssociationExpired`).
+pub(crate) struct MatchingVerifier {
+    matcher: Box<Matcher>,
+    memory: Mutex<VecDeque<([u8; 32], Option<String>, usize)>>,
+}
+
+impl MatchingVerifier {
+    pub(crate) fn new(
+        matcher: impl Fn(&Credential, UnixTime) -> CertificateMatch + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            matcher: Box::new(matcher),
+            memory: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The index of the configured peer the session's verified credential matched.
+    pub(crate) fn take(&self, info: &PeerCertificateInfo) -> Option<usize> {
+        let mut m = self.memory.lock().ok()?;
+        let pos = m
+            .iter()
+            .rposition(|(k, n, _)| *k == info.spki_sha256 && *n == info.matched_name)?;
+        m.remove(pos).map(|(_, _, i)| i)
+    }
+}
+
+impl CertVerifier for MatchingVerifier {
+    fn verify(&self, peer: &Credential, now: UnixTime) -> CertDecision {
+        match (self.matcher)(peer, now) {
+            CertificateMatch::Matched { index, info } => {
+                if let Ok(mut m) = self.memory.lock() {
+                    if m.len() >= MATCH_MEMORY {
+                        m.pop_front();
+                    }
+                    m.push_back((info.spki_sha256, info.matched_name.clone(), index));
+                }
+                CertDecision::Accept(info)
+            }
+            CertificateMatch::Expired { .. } => CertDecision::Reject(CertError::Refused),
+            CertificateMatch::Refused(e) => CertDecision::Reject(e),
+        }
+    }
+}
+
+/// The Root of Trust text (`ni:///sha-256;...`) of a verified peer's public key: the key
+/// identifier of a certificate-based association.
+pub(crate) fn key_identifier_of(info: &PeerCertificateInfo) -> String {
+    RootOfTrust::from_digest(RotHash::Sha256, &info.spki_sha256)
+        .map(|r| r.to_ni_uri())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +299,9 @@ pub enum LookupFailure {
     /// The Kc's source (IdA) is no `otherEntityIdentifier` of a MAF-based association of this
     /// end-point.
     NotConfiguredPeer(String),
+    /// A certificate-based handshake completed but no configured association claims it (the
+    /// verifier's match was lost: more than its memory of concurrent handshakes).
+    NoCertificateMatch,
 }
 
 impl LookupFailure {
@@ -217,6 +315,7 @@ impl LookupFailure {
             Self::UnknownIdentity => Refusal::UnknownIdentity,
             Self::AssociationExpired(_) => Refusal::AssociationExpired,
             Self::NotConfiguredPeer(_) => Refusal::NotConfiguredPeer,
+            Self::NoCertificateMatch => Refusal::CertificateRefused,
         }
     }
 }
@@ -233,6 +332,9 @@ impl fmt::Display for LookupFailure {
             Self::AssociationExpired(e) => write!(f, "{e}"),
             Self::NotConfiguredPeer(id) => {
                 write!(f, "Kc source {id} is not a configured MAF-based peer")
+            }
+            Self::NoCertificateMatch => {
+                f.write_str("no certificate-based association claims the verified certificate")
             }
         }
     }
@@ -260,10 +362,21 @@ pub enum Refusal {
     /// The handshake did not complete in time (over DTLS a wrong key looks like this: the
     /// peer drops what it cannot authenticate).
     TimedOut,
+    /// An ECDHE-ECDSA client sent no certificate (mutual authentication is required, 8.2.2.2).
+    NoCertificate,
+    /// No certificate-based association accepts the client's certificate (wrong name, wrong
+    /// Root of Trust, expired or broken chain: the error text says which).
+    CertificateRefused,
 }
 
 fn refusal_of(e: &Error) -> Refusal {
+    use m2msec::Error::Certificate;
     match e {
+        // The matching verifier refuses with `Refused` only when just expired association
+        // configurations accept the certificate.
+        Error::Tls(Certificate(CertError::Refused)) => Refusal::AssociationExpired,
+        Error::Tls(Certificate(CertError::NoCertificate)) => Refusal::NoCertificate,
+        Error::Tls(Certificate(_)) => Refusal::CertificateRefused,
         Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Refusal::TimedOut,
         Error::Tls(m2msec::Error::HandshakeTimeout) => Refusal::TimedOut,
         _ => Refusal::HandshakeFailed,
@@ -357,7 +470,8 @@ pub enum RegistrarEvent {
 struct Bound {
     framework: Framework,
     peer: String,
-    key_id: KeyId,
+    key_id: String,
+    psk_key_id: Option<KeyId>,
     key_expires: Option<u64>,
     established_at: u64,
     deadline: Option<u64>,
@@ -406,7 +520,8 @@ struct MafAccess {
 pub struct Registrar {
     config: Option<Arc<EndPointConfig>>,
     maf: Option<MafAccess>,
-    tls: Arc<ServerConfig>,
+    /// The (D)TLS server configuration and its certificate matcher, built at first use.
+    server: OnceLock<(Arc<ServerConfig>, Option<Arc<MatchingVerifier>>)>,
     clock: fn() -> u64,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -438,7 +553,7 @@ impl Registrar {
         Self {
             config,
             maf,
-            tls: server_tls(),
+            server: OnceLock::new(),
             clock: system_unix,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -594,6 +709,71 @@ impl Registrar {
     }
 
     // -----------------------------------------------------------------------------------------
+    // Server configuration and certificate-based associations
+
+    /// The (D)TLS server configuration: the PSK suites (keys looked up per handshake) and,
+    /// when the end-point has a certificate credential, the ECDHE-ECDSA suites with mutual
+    /// authentication (`ClientAuth::Required`, X.509 or raw public key clients) whose client
+    /// certificates a [`MatchingVerifier`] over the Certificate-Based associations checks.
+    fn server(&self) -> &(Arc<ServerConfig>, Option<Arc<MatchingVerifier>>) {
+        self.server.get_or_init(|| {
+            let certificate = self.config.as_ref().and_then(|c| {
+                c.certificate()
+                    .map(|k| (Arc::clone(c), k.certified_key().clone()))
+            });
+            let Some((config, key)) = certificate else {
+                return (server_tls(), None);
+            };
+            let clock = self.clock;
+            let verifier = Arc::new(MatchingVerifier::new(move |peer, now| {
+                config.match_certificate_association(peer, now, UnixTime(clock()))
+            }));
+            let suites: Vec<CipherSuite> = CipherSuite::ALL
+                .iter()
+                .chain(CipherSuite::ECDHE_ECDSA)
+                .copied()
+                .collect();
+            let tls = ServerConfig::builder(Box::new(DeferAll))
+                .suites(&suites)
+                .certificate(key)
+                .verifier(verifier.clone())
+                .client_auth(ClientAuth::Required)
+                .client_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey])
+                .build()
+                .expect("a PSK + ECDHE-ECDSA server configuration with a credential is valid");
+            (Arc::new(tls), Some(verifier))
+        })
+    }
+
+    /// What a completed certificate-based handshake is bound to: the association the
+    /// verifier matched (IdA = its `otherEntityIdentifier`), checked again against
+    /// `associationConfigurationExpiry`, with its lifespan.
+    fn certificate_bound(&self, info: &SessionInfo) -> Result<Bound, LookupFailure> {
+        let peer = info
+            .peer_certificate
+            .as_ref()
+            .ok_or(LookupFailure::NoCertificateMatch)?;
+        let entry = self
+            .server()
+            .1
+            .as_ref()
+            .and_then(|v| v.take(peer))
+            .and_then(|i| self.config.as_ref()?.certificate_associations().get(i))
+            .ok_or(LookupFailure::NoCertificateMatch)?;
+        let assoc = entry.association();
+        assoc
+            .check_usable(UnixTime((self.clock)()))
+            .map_err(LookupFailure::AssociationExpired)?;
+        Ok(self.bound(
+            Framework::CertificateBased,
+            assoc.other_entity_identifier().as_str().to_owned(),
+            Err(key_identifier_of(peer)),
+            assoc.security_association_lifespan().map(|l| l.as_secs()),
+            None,
+        ))
+    }
+
+    // -----------------------------------------------------------------------------------------
     // Key lookup
 
     /// A bound association established now under a configuration entry's lifespan and, for a
@@ -602,10 +782,14 @@ impl Registrar {
         &self,
         framework: Framework,
         peer: String,
-        key_id: KeyId,
+        key_id: Result<KeyId, String>,
         lifespan: Option<u64>,
         key_expires: Option<u64>,
     ) -> Bound {
+        let (key_id, psk_key_id) = match key_id {
+            Ok(k) => (k.as_str().to_owned(), Some(k)),
+            Err(text) => (text, None),
+        };
         let now = (self.clock)();
         let by_lifespan = lifespan.map(|l| now.saturating_add(l));
         let deadline = match (by_lifespan, key_expires) {
@@ -616,6 +800,7 @@ impl Registrar {
             framework,
             peer,
             key_id,
+            psk_key_id,
             key_expires,
             established_at: now,
             deadline,
@@ -629,13 +814,13 @@ impl Registrar {
             if let Ok(id) = KeyId::parse_bytes(IdKind::Kpsa, identity) {
                 if let Some(entry) = config.pre_provisioned_by_kpsa_id(&id) {
                     let assoc = entry.association();
-                    if let Err(e) = assoc.check_usable(m2msec::UnixTime(now)) {
+                    if let Err(e) = assoc.check_usable(UnixTime(now)) {
                         return Classified::Failed(LookupFailure::AssociationExpired(e));
                     }
                     let bound = self.bound(
                         Framework::PreProvisioned,
                         assoc.other_entity_identifier().as_str().to_owned(),
-                        entry.credential().kpsa_id().clone(),
+                        Ok(entry.credential().kpsa_id().clone()),
                         assoc.security_association_lifespan().map(|l| l.as_secs()),
                         None,
                     );
@@ -687,12 +872,18 @@ impl Registrar {
             let Some(assoc) = assoc else {
                 return fail(LookupFailure::NotConfiguredPeer(peer));
             };
-            if let Err(e) = assoc.check_usable(m2msec::UnixTime(now)) {
+            if let Err(e) = assoc.check_usable(UnixTime(now)) {
                 return fail(LookupFailure::AssociationExpired(e));
             }
             lifespan = assoc.security_association_lifespan().map(|l| l.as_secs());
         }
-        let bound = self.bound(Framework::MafBased, peer, kc_id, lifespan, Some(expires));
+        let bound = self.bound(
+            Framework::MafBased,
+            peer,
+            Ok(kc_id),
+            lifespan,
+            Some(expires),
+        );
         (Some(kc.to_psk()), Lookup::Found(bound))
     }
 
@@ -783,13 +974,27 @@ impl Registrar {
                 psk
             }
         };
-        let handshake = accept_with_async(io, self.tls.clone(), Some(lookup));
+        let handshake = accept_with_async(io, self.server().0.clone(), Some(lookup));
         let handshake = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .unwrap_or_else(|_| Err(timed_out()));
         let started = Instant::now();
-        let outcome = outcome.into_inner().ok().flatten();
-        let identity = outcome.as_ref().map(|(i, _)| i.clone());
+        let mut outcome = outcome.into_inner().ok().flatten();
+        if let Ok(stream) = &handshake {
+            if stream.info().suite.is_ecdhe_ecdsa() {
+                outcome = Some((
+                    Vec::new(),
+                    match self.certificate_bound(stream.info()) {
+                        Ok(bound) => Lookup::Found(bound),
+                        Err(f) => Lookup::Failed(f),
+                    },
+                ));
+            }
+        }
+        let identity = outcome
+            .as_ref()
+            .map(|(i, _)| i.clone())
+            .filter(|i| !i.is_empty());
         let result = match (handshake, outcome.map(|(_, l)| l)) {
             (Ok(stream), Some(Lookup::Found(bound))) => {
                 let info = bound.info(stream.info().suite, Transport::Tls);
@@ -797,11 +1002,19 @@ impl Registrar {
                 return Ok(Association {
                     stream,
                     peer_id: bound.peer,
-                    kc_id: bound.key_id,
+                    kc_id: bound.psk_key_id,
                     expires: bound.key_expires.unwrap_or(u64::MAX),
                     info,
                     close_at: bound.remaining.map(|r| started + r),
                 });
+            }
+            (Ok(mut stream), Some(Lookup::Failed(f))) => {
+                // A certificate-based handshake completed that no usable association claims.
+                let _ = stream.shutdown().await;
+                RegistrarError::Handshake {
+                    tls: m2msec::Error::Certificate(CertError::Refused).into(),
+                    retrieval: Some(f),
+                }
             }
             (Ok(_), _) => RegistrarError::Handshake {
                 tls: m2msec::Error::UnknownPskIdentity.into(),
@@ -851,10 +1064,7 @@ impl Registrar {
     /// task; see [`RegistrarHandle`]. The listener's handshake timeout is the registrar's.
     pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<RegistrarHandle, Error> {
         let this = Arc::new(self);
-        let config = ServerConfig::builder(Box::new(DeferAll))
-            .suites(CipherSuite::ALL)
-            .build()
-            .map_err(m2msec::Error::from)?;
+        let config = Arc::clone(&this.server().0);
         let lookup: AsyncPskLookup = {
             let this = Arc::clone(&this);
             Arc::new(move |identity: Vec<u8>, _sni, peer: SocketAddr| {
@@ -870,8 +1080,7 @@ impl Registrar {
             ..DtlsListenerOptions::default()
         };
         let listener =
-            DtlsListener::bind_with_lookup(addr, Arc::new(config), DTLS_MTU, options, lookup)
-                .await?;
+            DtlsListener::bind_with_lookup(addr, config, DTLS_MTU, options, lookup).await?;
         let local_addr = Some(listener.local_addr());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(this.serve_dtls(listener, stopped));
@@ -1024,12 +1233,28 @@ impl Registrar {
         let started = Instant::now();
         let peer = conn.peer_addr();
         let identity = conn.info().psk_identity.clone();
-        let bound = self
-            .dtls_bound
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&peer))
-            .filter(|(id, _)| *id == identity);
+        let bound = if conn.info().suite.is_ecdhe_ecdsa() {
+            match self.certificate_bound(conn.info()) {
+                Ok(b) => Some((Vec::new(), b)),
+                Err(f) => {
+                    self.refused(
+                        Transport::Dtls,
+                        Some(peer),
+                        None,
+                        f.refusal(),
+                        f.to_string(),
+                    );
+                    let _ = conn.close().await;
+                    return;
+                }
+            }
+        } else {
+            self.dtls_bound
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(&peer))
+                .filter(|(id, _)| *id == identity)
+        };
         let Some((_, bound)) = bound else {
             self.refused(
                 Transport::Dtls,
@@ -1446,6 +1671,15 @@ async fn associate_with(
             .build()
             .map_err(m2msec::Error::from)?,
     );
+    connect_registrar(addr, transport, config).await
+}
+
+/// Opens an association with `config` (bounded by [`HANDSHAKE_TIMEOUT`]).
+async fn connect_registrar(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    config: Arc<ClientConfig>,
+) -> Result<RegistrarConnection, AssociateError> {
     let addr = tokio::net::lookup_host(addr)
         .await?
         .next()
@@ -1501,6 +1735,39 @@ pub async fn associate_kpsa(
     kpsa: &Kpsa,
 ) -> Result<RegistrarConnection, AssociateError> {
     associate_with(addr, transport, kpsa_id, kpsa.to_psk()).await
+}
+
+/// Entity A's Certificate-Based association (draft 8.2.2.2): ECDHE-ECDSA with mutual
+/// authentication, presenting `key` (its certificate chain or raw public key) and checking
+/// Entity B with `verifier` (typically [`CertificatePeer::verifier`] of the association's
+/// `otherEntityCertificateName` / `otherEntityRootOfTrust`). Entity B binds the association to
+/// the `otherEntityIdentifier` of its configured association that the certificate matches.
+pub async fn associate_certificate(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    key: &CertifiedKey,
+    verifier: Arc<dyn CertVerifier>,
+) -> Result<RegistrarConnection, AssociateError> {
+    let config = Arc::new(
+        ClientConfig::builder_with_verifier(verifier)
+            .certificate(key.clone())
+            .server_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey])
+            .build()
+            .map_err(m2msec::Error::from)?,
+    );
+    connect_registrar(addr, transport, config).await
+}
+
+/// [`associate_certificate`] from configuration: this end-point's certificate `credential`
+/// and the `association` (B's Certificate Name and Root of Trust).
+pub async fn associate_certificate_configured(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    credential: &CertificateCredential,
+    association: &CertificateAssociation,
+) -> Result<RegistrarConnection, AssociateError> {
+    let verifier: Arc<dyn CertVerifier> = Arc::new(association.peer().verifier());
+    associate_certificate(addr, transport, credential.certified_key(), verifier).await
 }
 
 /// Entity A's MAF-based association (draft 8.2.3.1): `psk_identity` = `kc_id`

@@ -5,8 +5,9 @@
 //! Output contract (one line each, on stdout):
 //! - servers: `listening: https://ADDR:PORT` and/or `listening: coaps://ADDR:PORT` once bound;
 //! - `enrol`: `enrolled: ke-id=<KeID> maf-id=<MAF-ID> maf-uri=<URI> expires=<unix> transport=<TLS|DTLS>`;
-//! - `registrar`, per association: `association: framework=<pre-provisioned|maf-based>
-//!   transport=<TLS|DTLS> suite=<IANA name> bound-identity=<IdA> key-id=<KpsaId|KcID>
+//! - `registrar`, per association: `association:
+//!   framework=<pre-provisioned|maf-based|certificate-based> transport=<TLS|DTLS>
+//!   suite=<IANA name> bound-identity=<IdA> key-id=<KpsaId|KcID|ni:///sha-256;A's key hash>
 //!   deadline=<unix|->`, `refused: transport=.. peer=<addr|-> identity=<psk_identity|-> reason=<kind>`
 //!   and `closed: transport=.. bound-identity=<IdA> reason=<why>`;
 //! - `associate`: `associated: framework=.. transport=.. suite=.. this-entity=<IdA>
@@ -57,7 +58,7 @@ pub(crate) struct AssociateArgs {
     /// Entity A's configuration file (an end-point file).
     #[arg(long, short)]
     config: PathBuf,
-    /// The framework: pre-provisioned (8.2.2.1) or maf-based (8.2.3.1).
+    /// The framework: pre-provisioned (8.2.2.1), maf-based (8.2.3.1) or certificate (8.2.2.2).
     #[arg(long, value_parser = parse_framework)]
     framework: node::Framework,
     /// The registrar (Entity B): https://HOST:PORT (TLS) or coaps://HOST:PORT (DTLS).
@@ -78,7 +79,10 @@ fn parse_framework(s: &str) -> Result<node::Framework, String> {
     match s {
         "pre-provisioned" => Ok(node::Framework::PreProvisioned),
         "maf-based" => Ok(node::Framework::MafBased),
-        _ => Err(format!("{s}: not pre-provisioned or maf-based")),
+        "certificate" | "certificate-based" => Ok(node::Framework::Certificate),
+        _ => Err(format!(
+            "{s}: not pre-provisioned, maf-based or certificate"
+        )),
     }
 }
 
