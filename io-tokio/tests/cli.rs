@@ -378,8 +378,10 @@ fn demo_runs_both_suites_over_tls_and_dtls() {
     demo_frameworks_table(frameworks);
 }
 
-/// The frameworks table of the demo: every PSK framework over TLS and DTLS against the real
-/// servers, with the identity the registrar bound equal to the associating entity.
+/// The frameworks table of the demo: every PSK framework, the certificate-based association
+/// (X.509 chain and raw public key) and the certificate-based bootstrap (then the MAF first
+/// contact) over TLS and DTLS against the real servers, with the identity the registrar bound
+/// equal to the associating entity.
 fn demo_frameworks_table(table: &str) {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(
@@ -403,20 +405,35 @@ fn demo_frameworks_table(table: &str) {
         ("maf-based", "dtls"),
         ("maf-after-bootstrap", "tls"),
         ("maf-after-bootstrap", "dtls"),
+        ("certificate", "tls"),
+        ("certificate", "dtls"),
+        ("certificate-raw", "tls"),
+        ("certificate-raw", "dtls"),
+        ("bootstrap-cert", "tls"),
+        ("maf-after-cert-boot", "tls"),
+        ("bootstrap-cert", "dtls"),
+        ("maf-after-cert-boot", "dtls"),
     ];
+    let mut a_keys = Vec::new();
     assert_eq!(lines.len(), 1 + want.len(), "{table}");
     let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
     for (line, (framework, transport)) in lines[1..].iter().zip(want) {
         let cols: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cols[..2], [framework, transport], "{line}");
-        assert!(cols[2].starts_with("TLS_PSK_WITH_AES_128_CCM"), "{line}");
+        let ecdhe = framework.starts_with("certificate") || framework == "bootstrap-cert";
+        let suite = if ecdhe {
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"
+        } else {
+            "TLS_PSK_WITH_AES_128_CCM"
+        };
+        assert!(cols[2].starts_with(suite), "{line}");
         assert!(cols.last().unwrap().parse::<f64>().is_ok(), "{line}");
         let field = |name: &str| {
             cols.iter()
                 .find_map(|c| c.strip_prefix(name))
                 .unwrap_or_else(|| panic!("no {name} in {line}"))
         };
-        if framework == "bootstrap-psk" {
+        if framework.starts_with("bootstrap-") {
             let (rel, fqdn) = field("ke=").split_once('@').unwrap();
             assert!(hex32(rel) && fqdn == "mef.example.com", "{line}");
             assert_eq!(field("maf-id="), "maf.example.com");
@@ -425,11 +442,27 @@ fn demo_frameworks_table(table: &str) {
         assert_eq!(field("A="), field("B-bound="), "{line}");
         if framework == "pre-provisioned" {
             assert_eq!(field("kpsa="), "asn-a.in@sp.example.com");
+        } else if framework.starts_with("certificate") {
+            // B bound the association to the configured otherEntityIdentifier of the
+            // certificate it matched, and reports A's key as ni:///sha-256;<43 base64url>.
+            let want = if framework == "certificate" {
+                "/id-asn-c"
+            } else {
+                "/id-asn-r"
+            };
+            assert_eq!(field("B-bound="), want, "{line}");
+            let key = field("a-key=");
+            assert!(
+                key.strip_prefix("ni:///sha-256;")
+                    .is_some_and(|b| b.len() == 43),
+                "{line}"
+            );
+            a_keys.push((framework, key.to_owned()));
         } else {
             let (rel, fqdn) = field("kc=").split_once('@').unwrap();
             assert!(hex32(rel) && fqdn == "maf.example.com", "{line}");
             let km = field("km=");
-            if framework == "maf-after-bootstrap" {
+            if framework.starts_with("maf-after-") {
                 let (rel, fqdn) = km.split_once('@').unwrap();
                 assert!(rel.strip_prefix("km-").is_some_and(hex32), "{line}");
                 assert_eq!(fqdn, "maf.example.com");
@@ -438,6 +471,11 @@ fn demo_frameworks_table(table: &str) {
             }
         }
     }
+    // The same key over TLS and DTLS; the X.509 entity and the raw-key entity differ.
+    assert_eq!(a_keys.len(), 4);
+    assert_eq!(a_keys[0].1, a_keys[1].1);
+    assert_eq!(a_keys[2].1, a_keys[3].1);
+    assert_ne!(a_keys[0].1, a_keys[2].1);
 }
 
 #[test]

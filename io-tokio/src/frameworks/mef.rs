@@ -511,14 +511,14 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     }
 
     async fn serve_dtls_connection(&self, conn: DtlsConnection) {
-        let identity = self.peer_of(conn.info()).1;
+        let (peer, identity) = self.peer_of(conn.info());
         tracing::info!(
             transport = "DTLS",
             peer = %conn.peer_addr(),
             psk_identity = %identity,
             "MEF handshake completed"
         );
-        if let Err(e) = self.dtls_requests(&conn, &identity).await {
+        if let Err(e) = self.dtls_requests(&conn, peer, &identity).await {
             self.emit(MefEvent::ConnectionFailed {
                 identity,
                 error: e.to_string(),
@@ -529,11 +529,12 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     async fn dtls_requests(
         &self,
         conn: &DtlsConnection,
+        peer: PeerContext,
         identity: &str,
     ) -> Result<(), crate::Error> {
         let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
         conn.export_keying_material(exported.as_mut(), BOOTSTRAP_EXPORTER_LABEL, None)?;
-        let peer = self.peer_of(conn.info()).0.with_exporter(&exported);
+        let peer = peer.with_exporter(&exported);
         drop(exported);
         let on_malformed = || {
             self.emit(MefEvent::Answered {

@@ -175,6 +175,9 @@ const MATCH_MEMORY: usize = 256;
 
 type Matcher = dyn Fn(&Credential, UnixTime) -> CertificateMatch + Send + Sync;
 
+/// A remembered match: the peer key's SHA-256, the matched name, the configured peer's index.
+type Remembered = ([u8; 32], Option<String>, usize);
+
 /// The client-certificate verifier of a server that cannot know before the handshake which
 /// configured peer is coming (Entity B, the MEF): it tries every configured certificate peer
 /// by the rule of [`match_certificate`](m2msec::frameworks::config::match_certificate) (the first
@@ -187,7 +190,7 @@ type Matcher = dyn Fn(&Credential, UnixTime) -> CertificateMatch + Send + Sync;
 /// [`CertError::Refused`] (reported as `AssociationExpired`).
 pub(crate) struct MatchingVerifier {
     matcher: Box<Matcher>,
-    memory: Mutex<VecDeque<([u8; 32], Option<String>, usize)>>,
+    memory: Mutex<VecDeque<Remembered>>,
 }
 
 impl MatchingVerifier {

@@ -8,11 +8,15 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use m2msec::CipherSuite;
+use m2msec::cert::{
+    pem_encode, root_of_trust_of, CertBuilder, RootOfTrust, RotHash, SubjectAltName,
+};
+use m2msec::{CertifiedKey, CipherSuite, Credential, SigningKey, UnixTime};
 use m2msec_tokio::config_toml::Uri;
 use m2msec_tokio::frameworks::registrar::RegistrarEvent;
 use m2msec_tokio::frameworks::Transport;
 use m2msec_tokio::node::{self, NodeError};
+use zeroize::Zeroizing;
 
 use crate::Failure;
 
@@ -65,6 +69,89 @@ pub(crate) struct Files {
     pub(crate) entity_a: PathBuf,
     /// Enrolees /id-mn-e (bootstraps over TLS) and /id-mn-f (over DTLS).
     pub(crate) enrolees: [PathBuf; 2],
+    /// Entity A /id-asn-c with an X.509 certificate under the demo CA (two levels).
+    pub(crate) entity_cert: PathBuf,
+    /// Entity A /id-asn-r with a raw public key (RFC 7250).
+    pub(crate) entity_raw: PathBuf,
+    /// Certificate Enrolees /id-mn-g (bootstraps over TLS) and /id-mn-h (over DTLS).
+    pub(crate) cert_enrolees: [PathBuf; 2],
+}
+
+/// The DER PKCS#8 PrivateKeyInfo of a P-256 key (RFC 5208 / RFC 5915, as OpenSSL writes it).
+fn pkcs8_der(scalar: &[u8; 32], key: &SigningKey) -> Zeroizing<Vec<u8>> {
+    const HEAD: [u8; 36] = [
+        0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+        0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30,
+        0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
+    ];
+    const MID: [u8; 5] = [0xa1, 0x44, 0x03, 0x42, 0x00];
+    let spki = key.spki_der();
+    let mut out = Zeroizing::new(Vec::with_capacity(138));
+    out.extend_from_slice(&HEAD);
+    out.extend_from_slice(scalar);
+    out.extend_from_slice(&MID);
+    out.extend_from_slice(&spki[spki.len() - 65..]);
+    out
+}
+
+/// A fresh P-256 key, written as `<name>-key.pem` (PKCS#8 PEM) into `dir`.
+fn new_key(dir: &Path, name: &str) -> Result<SigningKey, Failure> {
+    loop {
+        let mut scalar = Zeroizing::new([0u8; 32]);
+        getrandom::getrandom(scalar.as_mut())
+            .map_err(|e| Failure(format!("demo: randomness: {e}")))?;
+        if let Ok(key) = SigningKey::from_bytes(&scalar) {
+            let pem = Zeroizing::new(pem_encode("PRIVATE KEY", &pkcs8_der(&scalar, &key)));
+            let p = dir.join(format!("{name}-key.pem"));
+            std::fs::write(&p, pem.as_bytes())
+                .map_err(|e| Failure(format!("demo: {}: {e}", p.display())))?;
+            return Ok(key);
+        }
+    }
+}
+
+/// The demo PKI: a CA (the Root of Trust of every X.509 entity), and leaves with an FQDN
+/// subjectAltName signed by it (two-level chains: leaf, CA), written as PEM into `dir`.
+struct DemoPki {
+    ca: CertifiedKey,
+    rot: String,
+}
+
+impl DemoPki {
+    fn new(dir: &Path) -> Result<Self, Failure> {
+        let bad = |e: m2msec::CertError| Failure(format!("demo PKI: {e}"));
+        let now = node::unix_now().0;
+        let key = new_key(dir, "ca")?;
+        let der = CertBuilder::new(&[1], UnixTime(now - 3600), UnixTime(now + 86_400))
+            .subject_cn("m2msec demo CA")
+            .ca(None)
+            .self_signed(&key)
+            .map_err(bad)?;
+        write_pem(dir, "ca.pem", &[&der])?;
+        let credential = Credential::X509(vec![der]);
+        let rot = root_of_trust_of(&credential).map_err(bad)?.to_ni_uri();
+        let ca = CertifiedKey::new(key, credential).map_err(bad)?;
+        Ok(Self { ca, rot })
+    }
+
+    /// `<name>-key.pem` and `<name>.pem` (the leaf for `fqdn`).
+    fn leaf(&self, dir: &Path, name: &str, fqdn: &str, serial: u8) -> Result<(), Failure> {
+        let now = node::unix_now().0;
+        let key = new_key(dir, name)?;
+        let der = CertBuilder::new(&[serial], UnixTime(now - 3600), UnixTime(now + 86_400))
+            .subject_cn(fqdn)
+            .san(SubjectAltName::Dns(fqdn.to_owned()))
+            .end_entity()
+            .signed_by(&key.verifying_key(), &self.ca)
+            .map_err(|e| Failure(format!("demo PKI: {e}")))?;
+        write_pem(dir, &format!("{name}.pem"), &[&der])
+    }
+}
+
+fn write_pem(dir: &Path, name: &str, ders: &[&[u8]]) -> Result<(), Failure> {
+    let text: String = ders.iter().map(|d| pem_encode("CERTIFICATE", d)).collect();
+    let p = dir.join(name);
+    std::fs::write(&p, text).map_err(|e| Failure(format!("demo: {}: {e}", p.display())))
 }
 
 /// Writes the five roles' files into `dir` for the given ports.
@@ -72,6 +159,17 @@ pub(crate) fn write_configs(dir: &Path, mef: u16, maf: u16, reg: u16) -> Result<
     let (kpm_e, kpm_f, maf_psk) = (key()?, key()?, key()?);
     let (km_a, km_b, kpsa) = (key()?, key()?, key()?);
     let (kek_mef, kek_maf, kek_e, kek_f) = (key()?, key()?, key()?, key()?);
+    let (kek_g, kek_h) = (key()?, key()?);
+    let pki = DemoPki::new(dir)?;
+    let ca_rot = pki.rot.clone();
+    pki.leaf(dir, "in-cse", "in-cse.example.com", 2)?;
+    pki.leaf(dir, "asn-c", "asn-c.example.com", 3)?;
+    pki.leaf(dir, "mef", "mef.example.com", 4)?;
+    pki.leaf(dir, "mn-g", "mn-g.example.com", 5)?;
+    pki.leaf(dir, "mn-h", "mn-h.example.com", 6)?;
+    // Entity /id-asn-r: a raw public key, named by its own hash (draft 8.1.1.2.1).
+    let raw_rot =
+        RootOfTrust::of_spki(&new_key(dir, "asn-r")?.spki_der(), RotHash::Sha256).to_ni_uri();
     let mut files = Vec::new();
     let mut write = |name: &str, text: String| -> Result<PathBuf, Failure> {
         let p = dir.join(name);
@@ -100,6 +198,29 @@ kpm = "{kpm_f}"
 [enrolee.instruction]
 mafId = "maf.example.com"
 enroleeId = "/id-mn-f"
+
+# Certificate-Based Security Bootstrap (8.3.2.2): the MEF's FQDN certificate ...
+[certificate]
+thisEntityPrivateKey = "mef-key.pem"
+thisEntityCertificate = "mef.pem"
+thisEntityCertificateChain = "ca.pem"
+
+# ... and its certificate Enrolees, named by Certificate Name and Root of Trust.
+[[enrolee]]
+[enrolee.credential]
+otherEntityCertificateName = "mn-g.example.com"
+otherEntityRootOfTrust = "{ca_rot}"
+[enrolee.instruction]
+mafId = "maf.example.com"
+enroleeId = "/id-mn-g"
+
+[[enrolee]]
+[enrolee.credential]
+otherEntityCertificateName = "mn-h.example.com"
+otherEntityRootOfTrust = "{ca_rot}"
+[enrolee.instruction]
+mafId = "maf.example.com"
+enroleeId = "/id-mn-h"
 
 [service]
 listen = "127.0.0.1:{mef}"
@@ -141,6 +262,10 @@ otherEntityIdentifier = "/id-asn-a"
 otherEntityIdentifier = "/id-mn-e"
 [[client.association]]
 otherEntityIdentifier = "/id-mn-f"
+[[client.association]]
+otherEntityIdentifier = "/id-mn-g"
+[[client.association]]
+otherEntityIdentifier = "/id-mn-h"
 
 [service]
 listen = "127.0.0.1:{maf}"
@@ -181,6 +306,26 @@ securityAssociationLifespan = "1h"
 otherEntityIdentifier = "/id-mn-e"
 [[mafBased.association]]
 otherEntityIdentifier = "/id-mn-f"
+[[mafBased.association]]
+otherEntityIdentifier = "/id-mn-g"
+[[mafBased.association]]
+otherEntityIdentifier = "/id-mn-h"
+
+# Certificate-Based associations (8.2.2.2): B's certificate, and who may come with which
+# Certificate Name and Root of Trust.
+[certificate.credential]
+thisEntityPrivateKey = "in-cse-key.pem"
+thisEntityCertificate = "in-cse.pem"
+thisEntityCertificateChain = "ca.pem"
+[[certificate.association]]
+otherEntityIdentifier = "/id-asn-c"
+otherEntityCertificateName = "asn-c.example.com"
+otherEntityRootOfTrust = "{ca_rot}"
+securityAssociationLifespan = "1h"
+[[certificate.association]]
+otherEntityIdentifier = "/id-asn-r"
+otherEntityCertificateName = "{raw_rot}"
+otherEntityRootOfTrust = "{raw_rot}"
 
 [service]
 listen = "127.0.0.1:{reg}"
@@ -241,12 +386,65 @@ kek = "{kek}"
     };
     let e = enrolee("e", &kpm_e, "https", &kek_e)?;
     let f = enrolee("f", &kpm_f, "coaps", &kek_f)?;
+    let mut cert_entity = |name: &str, cert: &str, chain: &str| {
+        write(
+            &format!("entity-{name}.toml"),
+            format!(
+                r#"role = "field-end-point"
+
+[certificate.credential]
+thisEntityPrivateKey = "asn-{name}-key.pem"
+thisEntityCertificate = "{cert}"
+{chain}
+[[certificate.association]]
+thisEntityIdentifier = "/id-asn-{name}"
+otherEntityIdentifier = "/id-in"
+otherEntityCertificateName = "in-cse.example.com"
+otherEntityRootOfTrust = "{ca_rot}"
+"#
+            ),
+        )
+    };
+    let entity_cert = cert_entity("c", "asn-c.pem", r#"thisEntityCertificateChain = "ca.pem""#)?;
+    let entity_raw = cert_entity("r", "raw-public-key", "")?;
+    let mut cert_enrolee = |name: &str, scheme: &str, kek: &str| {
+        write(
+            &format!("enrolee-{name}.toml"),
+            format!(
+                r#"role = "field-end-point"
+
+[bootstrap.credential]
+thisEntityPrivateKey = "mn-{name}-key.pem"
+thisEntityCertificate = "mn-{name}.pem"
+thisEntityCertificateChain = "ca.pem"
+otherEntityCertificateName = "mef.example.com"
+otherEntityRootOfTrust = "{ca_rot}"
+mefUri = "{scheme}://localhost:{mef}"
+[bootstrap.instruction]
+mafId = "maf.example.com"
+enroleeId = "/id-mn-{name}"
+
+[[mafBased.association]]
+otherEntityIdentifier = "/id-in"
+
+[service]
+store = "enrolee-{name}.redb"
+kek = "{kek}"
+"#
+            ),
+        )
+    };
+    let g = cert_enrolee("g", "https", &kek_g)?;
+    let h = cert_enrolee("h", "coaps", &kek_h)?;
     Ok(Files {
         mef: mef_path,
         maf: maf_path,
         registrar,
         entity_a,
         enrolees: [e, f],
+        entity_cert,
+        entity_raw,
+        cert_enrolees: [g, h],
     })
 }
 
@@ -287,6 +485,9 @@ fn bound_row(
     }
     let key_ids = match maf_key {
         Some(km) => format!("km={km} kc={}", a.registrar.key_identifier),
+        None if a.framework == node::Framework::Certificate => {
+            format!("a-key={}", a.registrar.key_identifier)
+        }
         None => format!("kpsa={}", a.registrar.key_identifier),
     };
     Ok(FwRow {
@@ -416,11 +617,80 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
         )?);
     }
 
+    // Certificate-based associations (8.2.2.2): X.509 (leaf + CA) and a raw public key.
+    for (file, framework) in [
+        (&files.entity_cert, "certificate"),
+        (&files.entity_raw, "certificate-raw"),
+    ] {
+        let entity = node::load(file).map_err(nf(framework))?;
+        for t in transports {
+            let start = Instant::now();
+            let a = node::associate_node(
+                &entity,
+                node::Framework::Certificate,
+                &uri(t, p_reg),
+                None,
+                None,
+            )
+            .await
+            .map_err(nf(framework))?;
+            if a.registrar.framework.as_str() != "certificate-based" {
+                return Err(Failure(format!(
+                    "demo {framework}: the registrar saw {}",
+                    a.registrar.framework
+                )));
+            }
+            rows.push(bound_row(framework, &a, start.elapsed(), None)?);
+        }
+    }
+    // Certificate-Based Security Bootstrap (8.3.2.2), then the MAF-based association with the
+    // Km it yields (first contact with the KeID).
+    for (i, t) in transports.into_iter().enumerate() {
+        let enrolee = node::load(&files.cert_enrolees[i]).map_err(nf("Enrolee"))?;
+        let start = Instant::now();
+        let e = node::enrol_node(&enrolee, None)
+            .await
+            .map_err(nf("bootstrap-cert"))?;
+        let id = match &enrolee.config {
+            m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
+                .bootstrap()
+                .map(|b| b.instruction().enrolee_id().as_str().to_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        rows.push(FwRow {
+            framework: "bootstrap-cert",
+            transport: e.transport,
+            suite: e.enrolment.suite,
+            identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
+            key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
+            elapsed: start.elapsed(),
+        });
+        debug_assert_eq!(e.transport, t);
+        let start = Instant::now();
+        let a = node::associate_node(
+            &enrolee,
+            node::Framework::MafBased,
+            &uri(t, p_reg),
+            None,
+            Some(&uri(t, p_maf)),
+        )
+        .await
+        .map_err(nf("maf-based after certificate bootstrap"))?;
+        let km = a.assigned_km_id.clone().ok_or_else(|| {
+            Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
+        })?;
+        rows.push(bound_row(
+            "maf-after-cert-boot",
+            &a,
+            start.elapsed(),
+            Some(km),
+        )?);
+    }
+
     // Every association the clients saw must have been reported by the registrar, bound alike.
-    let associations = rows
-        .iter()
-        .filter(|r| r.framework != "bootstrap-psk")
-        .count();
+    let is_association = |r: &&FwRow| !r.framework.starts_with("bootstrap-");
+    let associations = rows.iter().filter(is_association).count();
     let mut accepted = Vec::new();
     while accepted.len() < associations {
         match tokio::time::timeout(Duration::from_secs(2), reg.events.recv()).await {
@@ -429,7 +699,7 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
             _ => break,
         }
     }
-    for r in rows.iter().filter(|r| r.framework != "bootstrap-psk") {
+    for r in rows.iter().filter(is_association) {
         let key = r.key_ids.rsplit('=').next().unwrap_or_default();
         let found = accepted.iter().any(|i| {
             i.key_id.as_str() == key
@@ -460,12 +730,12 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
 /// Prints the frameworks table.
 pub(crate) fn print(rows: &[FwRow]) {
     println!(
-        "{:<20} {:<9} {:<28} {:<40} {:<102} {:>8}",
+        "{:<20} {:<9} {:<34} {:<40} {:<102} {:>8}",
         "framework", "transport", "suite", "identities", "key_ids", "ms"
     );
     for r in rows {
         println!(
-            "{:<20} {:<9} {:<28} {:<40} {:<102} {:>8.1}",
+            "{:<20} {:<9} {:<34} {:<40} {:<102} {:>8.1}",
             r.framework,
             r.transport.to_string().to_ascii_lowercase(),
             r.suite.iana_name(),
