@@ -1,4 +1,4 @@
-//! TOML configuration files for the PSK frameworks, loaded into the typed configuration of
+//! TOML configuration files for the PSK and certificate-based frameworks, loaded into the typed configuration of
 //! [`m2msec::frameworks::config`] (draft clause 9.1 and the bootstrap configuration of 8.3.2.1).
 //!
 //! One file configures one role, named by the top-level `role` key:
@@ -42,6 +42,36 @@
 //! mafId = "maf.example.com"
 //! enroleeId = "Cae1"
 //! ```
+//!
+//! Certificate-Based frameworks (draft 8.1.1.2, 8.2.2.2, 8.3.2.2) in an end-point file:
+//!
+//! ```toml
+//! [certificate.credential]            # tables 9.1.1.1-1 / 9.1.1.2-1, Certificate Based rows
+//! thisEntityPrivateKey = "key.pem"    # P-256, PKCS#8 ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY"), PEM or DER
+//! thisEntityCertificate = "cert.pem"  # PEM/DER; a PEM file may go on with the chain. Or "raw-public-key" (RFC 7250)
+//! thisEntityCertificateChain = "ca.pem"   # optional PEM file: the certificates after the leaf
+//! [[certificate.association]]         # tables 9.1.2.1-1 + 9.1.2.1-2 / 9.1.2.2-1 + 9.1.2.2-2
+//! thisEntityIdentifier = "Cae1"       # mandatory in the field domain
+//! otherEntityIdentifier = "/id-in"
+//! otherEntityCertificateName = "in-cse.example.com"        # or the ni: hash of a self-signed / raw key
+//! otherEntityRootOfTrust = "ni:///sha-256;<base64url>"     # or sha-256-128, sha-256-120, 64 hex digits
+//! associationConfigurationExpiry = 2036-01-01T00:00:00Z    # optional
+//! securityAssociationLifespan = "24h"                      # optional
+//!
+//! [bootstrap.credential]              # 8.3.2.2: instead of kpmId / kpm
+//! thisEntityPrivateKey = "enrolee-key.pem"
+//! thisEntityCertificate = "enrolee.pem"
+//! otherEntityCertificateName = "mef.example.com"   # the MEF's Certificate Name (its FQDN: the @FQDN of KeID)
+//! otherEntityRootOfTrust = "ni:///sha-256;<base64url>"
+//! mefUri = "https://mef.example.com:7001"
+//! ```
+//!
+//! File paths are relative to the configuration file. A bootstrap credential has either
+//! `kpmId`/`kpm` or `thisEntityPrivateKey` (both: `Conflicting`). A MEF file adds its own FQDN
+//! certificate as `[certificate]` (`thisEntityPrivateKey`, `thisEntityCertificate`,
+//! `thisEntityCertificateChain`), and a certificate Enrolee is an `[[enrolee]]` whose
+//! `[enrolee.credential]` has `otherEntityCertificateName` and `otherEntityRootOfTrust` (the
+//! Enrolee's) instead of `kpmId`/`kpm`.
 //!
 //! A MEF file has `mefIdentifier` and `[[enrolee]]` entries with `[enrolee.credential]`
 //! (`kpmId`, `kpm`) and `[enrolee.instruction]` (`mafId`, `enroleeId`); a MAF file has
