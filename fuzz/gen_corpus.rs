@@ -14,14 +14,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
+use m2msec::cert::{pem_encode, CertBuilder, SigningKey, SubjectAltName};
 use m2msec::codec::Reader;
 use m2msec::dtls::{CookieListener, DtlsRecordHeader, FragmentHeader, ListenerDecision};
 use m2msec::enums::{ContentType, HandshakeType};
 use m2msec::messages::ClientHello;
-use m2msec::{Event, Output, Psk, Session, Transport};
-use m2msec_fuzz::harness::{self as h, CFG_BARE, CFG_CCM8_ONLY, CFG_DEFER_PSK};
+use m2msec::{Event, Output, Psk, Session, Transport, UnixTime};
+use m2msec_fuzz::harness::{
+    self as h, CFG_BARE, CFG_CCM8_ONLY, CFG_DEFER_PSK, CFG_E_BARE, CFG_E_CCM8_ONLY, CFG_E_DEFER,
+    CFG_E_MIXED, CFG_E_OPTIONAL, CFG_E_RAW,
+};
 
 /// Seed files by target, then by file name.
 type Seeds = BTreeMap<&'static str, BTreeMap<String, Vec<u8>>>;
@@ -36,34 +39,52 @@ struct Side {
     s: Session,
     ops: Vec<u8>,
     dtls: bool,
+    server: bool,
+    /// The config byte of an ECDHE-ECDSA session.
+    ecdhe: Option<u8>,
     /// Everything it received, by transport write (TLS: flight; DTLS: datagram).
     received: Vec<Vec<u8>>,
 }
 
 impl Side {
-    fn new(s: Session, cfg: u8, dtls: bool) -> Self {
+    fn new(s: Session, cfg: u8, dtls: bool, server: bool, ecdhe: bool) -> Self {
         Self {
             s,
             ops: vec![cfg],
             dtls,
+            server,
+            ecdhe: ecdhe.then_some(cfg),
             received: Vec::new(),
         }
     }
 
-    /// Drains output (answering PskNeeded); returns the transmits.
+    /// Drains output (answering PskNeeded and VerifyPeer as the harness does); returns the
+    /// transmits.
     fn drain(&mut self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
             let mut psk = None;
+            let mut verify = None;
             loop {
                 match self.s.poll_output(&mut buf) {
                     Output::Transmit(b) => out.push(b.to_vec()),
                     Output::Event(Event::PskNeeded { identity, .. }) => psk = Some(identity),
+                    Output::Event(Event::VerifyPeer { credential }) => verify = Some(credential),
                     Output::Event(_) => {}
                     Output::Wait(_) => break,
                     o => panic!("unexpected {o:?}"),
                 }
+            }
+            if let Some(credential) = verify {
+                let cfg = self.ecdhe.expect("VerifyPeer on an ECDHE session");
+                let decision = h::answer_verify_peer(cfg, self.server, &credential);
+                assert!(
+                    decision.is_ok(),
+                    "the fixture peer is refused: {decision:?}"
+                );
+                self.s.peer_verified(h::now_at(0), decision).unwrap();
+                continue;
             }
             let Some(identity) = psk else { break };
             assert_eq!(identity, h::ID);
@@ -126,6 +147,7 @@ impl Side {
 #[derive(Clone, Copy)]
 struct Setup {
     cfg: u8,
+    ecdhe: bool,
     dtls: bool,
     client_mtu: usize,
     server_mtu: usize,
@@ -142,22 +164,14 @@ fn run_pair(st: Setup) -> (Side, Side) {
     } else {
         (Transport::Tls, Transport::Tls)
     };
-    let client = Session::client(
-        h::client_config(st.cfg),
-        ct,
-        h::client_sni(st.cfg),
-        h::now_at(0),
-        h::CLIENT_SEED,
-    )
-    .unwrap();
-    let mut c = Side::new(client, st.cfg, st.dtls);
-    let server_cfg = h::server_config(st.cfg);
-    let new_server = |cfg: &Arc<_>| {
-        let s = Session::server(Arc::clone(cfg), stp, h::now_at(0), h::SERVER_SEED).unwrap();
-        Side::new(s, st.cfg, st.dtls)
+    let client = h::new_session(st.cfg, ct, false, st.ecdhe, h::now_at(0));
+    let mut c = Side::new(client, st.cfg, st.dtls, false, st.ecdhe);
+    let new_server = || {
+        let s = h::new_session(st.cfg, stp, true, st.ecdhe, h::now_at(0));
+        Side::new(s, st.cfg, st.dtls, true, st.ecdhe)
     };
     let listener = CookieListener::new(h::COOKIE_SECRET);
-    let mut server: Option<Side> = (!st.cookie).then(|| new_server(&server_cfg));
+    let mut server: Option<Side> = (!st.cookie).then(new_server);
     let mut to_server = c.drain();
     let mut rounds = 0;
     while !(c.s.is_connected() && server.as_ref().is_some_and(|s| s.s.is_connected())) {
@@ -171,7 +185,7 @@ fn run_pair(st: Setup) -> (Side, Side) {
                         to_client.push(hvr);
                         continue;
                     }
-                    ListenerDecision::Accept => server = Some(new_server(&server_cfg)),
+                    ListenerDecision::Accept => server = Some(new_server()),
                     d => panic!("listener: {d:?}"),
                 }
             }
@@ -307,6 +321,7 @@ fn generate() -> Seeds {
     for cfg in [0, CFG_DEFER_PSK, CFG_CCM8_ONLY, CFG_BARE] {
         let st = Setup {
             cfg,
+            ecdhe: false,
             dtls: false,
             client_mtu: 0,
             server_mtu: 0,
@@ -361,6 +376,7 @@ fn generate() -> Seeds {
                 );
                 let (c, _) = run_pair(Setup {
                     cfg,
+                    ecdhe: false,
                     dtls: true,
                     client_mtu: h::MTU,
                     server_mtu: peer_mtu,
@@ -368,6 +384,7 @@ fn generate() -> Seeds {
                 });
                 let (_, s) = run_pair(Setup {
                     cfg,
+                    ecdhe: false,
                     dtls: true,
                     client_mtu: peer_mtu,
                     server_mtu: h::MTU,
@@ -426,8 +443,289 @@ fn generate() -> Seeds {
             }
         }
     }
+    ecdhe_seeds(&mut seeds);
+    cert_verify_seeds(&mut seeds);
     binding_seeds(&mut seeds);
     seeds
+}
+
+/// The ECDHE config bytes of the TLS session seeds.
+const ECDHE_TLS_CFGS: [u8; 10] = [
+    0,
+    CFG_E_DEFER,
+    CFG_E_CCM8_ONLY,
+    CFG_E_BARE,
+    CFG_E_RAW,
+    CFG_E_RAW | CFG_E_DEFER,
+    CFG_E_MIXED,
+    CFG_E_MIXED | CFG_E_DEFER,
+    CFG_E_OPTIONAL,
+    CFG_E_OPTIONAL | CFG_E_BARE,
+];
+
+/// The ECDHE config bytes of the DTLS session seeds.
+const ECDHE_DTLS_CFGS: [u8; 4] = [0, CFG_E_DEFER, CFG_E_RAW, CFG_E_OPTIONAL | CFG_E_BARE];
+
+/// The ECDHE-ECDSA session seeds (`*_ecdhe`) and, from their handshakes, the `ecdhe_messages`
+/// seeds and ECDHE ClientHello / ServerHello seeds for `handshake_messages`.
+fn ecdhe_seeds(seeds: &mut Seeds) {
+    for cfg in ECDHE_TLS_CFGS {
+        let (c, s) = run_pair(Setup {
+            cfg,
+            ecdhe: true,
+            dtls: false,
+            client_mtu: 0,
+            server_mtu: 0,
+            cookie: false,
+        });
+        let tag = format!("handshake-cfg{cfg}");
+        add(seeds, "server_tls_ecdhe", tag.clone(), s.ops);
+        add(seeds, "client_tls_ecdhe", tag.clone(), c.ops);
+        if matches!(cfg, 0 | CFG_E_RAW | CFG_E_BARE) {
+            let to_server = s.received.concat();
+            let to_client = c.received.concat();
+            add(
+                seeds,
+                "record_tls",
+                format!("ecdhe-to-server-cfg{cfg}"),
+                sel(0x3f, &to_server),
+            );
+            add(
+                seeds,
+                "record_tls",
+                format!("ecdhe-to-client-cfg{cfg}"),
+                sel(0x3f, &to_client),
+            );
+            let msgs: Vec<_> = tls_messages(&to_server)
+                .into_iter()
+                .chain(tls_messages(&to_client))
+                .collect();
+            ecdhe_message_seeds(seeds, &format!("tls-cfg{cfg}"), &msgs, false);
+        }
+    }
+    for cfg in ECDHE_DTLS_CFGS {
+        for cookie in [false, true] {
+            for peer_mtu in [h::MTU, 200] {
+                let tag = format!(
+                    "{}{}-cfg{cfg}",
+                    if cookie { "cookie" } else { "direct" },
+                    if peer_mtu == h::MTU { "" } else { "-frag" }
+                );
+                let setup = |client_mtu, server_mtu| Setup {
+                    cfg,
+                    ecdhe: true,
+                    dtls: true,
+                    client_mtu,
+                    server_mtu,
+                    cookie,
+                };
+                let (c, _) = run_pair(setup(h::MTU, peer_mtu));
+                let (_, s) = run_pair(setup(peer_mtu, h::MTU));
+                add(seeds, "server_dtls_ecdhe", tag.clone(), s.ops);
+                add(seeds, "client_dtls_ecdhe", tag.clone(), c.ops);
+                if cfg == 0 && !cookie && peer_mtu == h::MTU {
+                    let msgs: Vec<_> = dtls_messages(&s.received)
+                        .into_iter()
+                        .chain(dtls_messages(&c.received))
+                        .collect();
+                    ecdhe_message_seeds(seeds, &format!("dtls-{tag}"), &msgs, true);
+                }
+            }
+        }
+    }
+}
+
+/// `ecdhe_messages` seeds from the handshake messages of a certificate handshake (and its
+/// hellos for `handshake_messages`).
+fn ecdhe_message_seeds(
+    seeds: &mut Seeds,
+    tag: &str,
+    msgs: &[(HandshakeType, Vec<u8>)],
+    dtls: bool,
+) {
+    let t = "ecdhe_messages";
+    for (i, (typ, body)) in msgs.iter().enumerate() {
+        let name = format!("{tag}-{i}-{}", u8::from(*typ));
+        match typ {
+            HandshakeType::ClientHello => {
+                add(
+                    seeds,
+                    "handshake_messages",
+                    format!("ecdhe-{name}"),
+                    sel(u8::from(dtls), body),
+                );
+                let ch = ClientHello::decode(body, dtls).unwrap();
+                for e in ch.extensions.iter().flatten() {
+                    let et = u16::from(e.typ);
+                    // supported_groups, ec_point_formats, signature_algorithms,
+                    // client_ and server_certificate_type
+                    if matches!(et, 10 | 11 | 13 | 19 | 20) {
+                        add(seeds, t, format!("{name}-ext{et}"), sel(6, e.data));
+                    }
+                }
+            }
+            HandshakeType::ServerHello => {
+                add(
+                    seeds,
+                    "handshake_messages",
+                    format!("ecdhe-{name}"),
+                    sel(2, body),
+                );
+            }
+            HandshakeType::Certificate => {
+                // The X.509 and the raw public key forms (only one decodes).
+                add(seeds, t, format!("{name}-x509"), sel(3, body));
+                add(seeds, t, format!("{name}-raw"), sel(4, body));
+            }
+            HandshakeType::ServerKeyExchange => add(seeds, t, name, sel(1, body)),
+            HandshakeType::CertificateRequest => add(seeds, t, name, sel(2, body)),
+            HandshakeType::CertificateVerify => add(seeds, t, name, sel(0, body)),
+            HandshakeType::ClientKeyExchange => add(seeds, t, name, sel(5, body)),
+            _ => {}
+        }
+    }
+}
+
+/// The `cert_verify` seeds: the fixture chains under each verifier profile, a self-signed
+/// certificate for the self-signed profile, raw keys, PEM texts and Root of Trust texts.
+fn cert_verify_seeds(seeds: &mut Seeds) {
+    let chain = |ctl: u8, certs: &[&[u8]]| {
+        let mut v = vec![ctl];
+        for c in certs {
+            h::cert_chain_entry(&mut v, c);
+        }
+        v
+    };
+    let text = |ctl: u8, t: &str| {
+        let mut v = vec![ctl];
+        v.extend_from_slice(t.as_bytes());
+        v
+    };
+    let (ca, server, client) = (h::CA_CERT, h::SERVER_CERT, h::CLIENT_CERT);
+    let t = "cert_verify";
+    add(seeds, t, "server-chain".into(), chain(0, &[server, ca]));
+    add(
+        seeds,
+        t,
+        "server-chain-san-only".into(),
+        chain(4, &[server, ca]),
+    );
+    add(seeds, t, "server-leaf-only".into(), chain(0, &[server]));
+    add(
+        seeds,
+        t,
+        "server-chain-localhost-128".into(),
+        chain(3, &[server, ca]),
+    );
+    add(
+        seeds,
+        t,
+        "server-chain-expired".into(),
+        chain(0x20, &[server, ca]),
+    );
+    add(seeds, t, "client-chain".into(), chain(1, &[client, ca]));
+    add(seeds, t, "ca-alone".into(), chain(1, &[ca]));
+    add(seeds, t, "three".into(), chain(0, &[server, client, ca]));
+
+    // The self-signed rule: a certificate for the key of the self-signed profile, carrying
+    // its Root of Trust as a SAN URI.
+    let key = SigningKey::from_bytes(&h::SELF_SIGNED_SCALAR).unwrap();
+    let self_signed = CertBuilder::new(&[0x42], UnixTime(1_800_000_000), UnixTime(2_000_000_000))
+        .subject_cn("self-signed")
+        .san(SubjectAltName::Dns("self.example.com".into()))
+        .end_entity()
+        .self_signed(&key)
+        .unwrap();
+    add(seeds, t, "self-signed".into(), chain(2, &[&self_signed]));
+    add(
+        seeds,
+        t,
+        "self-signed-san-only".into(),
+        chain(6, &[&self_signed]),
+    );
+
+    // A CA with nameConstraints and a leaf below it (pathLen, constraints).
+    let ca_key = SigningKey::from_bytes(&[10; 32]).unwrap();
+    let nc_ca = CertBuilder::new(&[0x43], UnixTime(1_800_000_000), UnixTime(2_000_000_000))
+        .subject_cn("constrained CA")
+        .ca(Some(0))
+        .name_constraints(
+            vec![SubjectAltName::Dns("example.com".into())],
+            vec![SubjectAltName::Dns("bad.example.com".into())],
+        )
+        .self_signed(&ca_key)
+        .unwrap();
+    let issuer = m2msec::cert::CertifiedKey::new(
+        ca_key.clone(),
+        m2msec::cert::Credential::X509(vec![nc_ca.clone()]),
+    )
+    .unwrap();
+    let leaf_key = SigningKey::from_bytes(&[11; 32]).unwrap();
+    let leaf = CertBuilder::new(&[0x44], UnixTime(1_800_000_000), UnixTime(2_000_000_000))
+        .subject_cn("mef.example.com")
+        .san(SubjectAltName::Dns("mef.example.com".into()))
+        .san(SubjectAltName::Uri("//sp.example.com/CSE1/Cae1".into()))
+        .end_entity()
+        .signed_by(&leaf_key.verifying_key(), &issuer)
+        .unwrap();
+    add(
+        seeds,
+        t,
+        "constrained-chain".into(),
+        chain(0, &[&leaf, &nc_ca]),
+    );
+
+    // Raw public keys (the whole rest): the server's key, trusted by no profile (the CA's is).
+    let server_spki = h::server_spki();
+    add(seeds, t, "raw-server-key".into(), sel(0, &server_spki));
+    add(
+        seeds,
+        t,
+        "raw-self-signed-key".into(),
+        sel(2, &key.spki_der()),
+    );
+
+    // Text.
+    let pem_chain = format!(
+        "{}{}",
+        pem_encode("CERTIFICATE", server),
+        pem_encode("CERTIFICATE", ca)
+    );
+    add(seeds, t, "pem-server-chain".into(), text(0, &pem_chain));
+    add(
+        seeds,
+        t,
+        "pem-public-key".into(),
+        text(2, &pem_encode("PUBLIC KEY", &key.spki_der())),
+    );
+    let ca_rot = h::cert_verifier_of(0).root_of_trust().to_ni_uri();
+    add(seeds, t, "rot-ni".into(), text(0, &ca_rot));
+    let rot128 = h::cert_verifier_of(3).root_of_trust().to_ni_uri();
+    add(
+        seeds,
+        t,
+        "rot-ni-authority-query".into(),
+        text(
+            0,
+            &format!(
+                "{}?ct=text/plain",
+                rot128.replacen("ni:///", "NI://example.com/", 1)
+            ),
+        ),
+    );
+    let hex: String = h::cert_verifier_of(0)
+        .root_of_trust()
+        .digest()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    add(seeds, t, "rot-hex".into(), text(0, &hex));
+    add(
+        seeds,
+        t,
+        "rot-ni-120".into(),
+        text(0, "ni:///sha-256-120;AAAAAAAAAAAAAAAAAAAA"),
+    );
 }
 
 /// The `binding` seeds: the requests, responses and bodies of the examples in
@@ -569,12 +867,8 @@ fn main() {
     for (target, files) in &seeds {
         for (name, data) in files {
             assert!(h::run(target, data), "{target}");
-            let outcome = match *target {
-                "server_tls" => h::session_tls(data, true),
-                "client_tls" => h::session_tls(data, false),
-                "server_dtls" => h::session_dtls(data, true),
-                "client_dtls" => h::session_dtls(data, false),
-                _ => continue,
+            let Some(outcome) = h::session_outcome(target, data) else {
+                continue;
             };
             let full = h::Outcome {
                 connected: true,

@@ -73,10 +73,18 @@ fn fuzz_regressions_replay_without_panic() {
 fn fuzz_seeds_replay_without_panic() {
     let n = replay("fuzz/seeds");
     assert!(n > 0, "no seeds under fuzz/seeds");
+    let with_seeds: Vec<String> = inputs("fuzz/seeds").into_iter().map(|(t, _)| t).collect();
+    for t in harness::TARGETS {
+        assert!(
+            with_seeds.iter().any(|s| s == t),
+            "no seeds for the fuzz target {t} (fuzz/gen_corpus.rs writes them)"
+        );
+    }
 }
 
-/// The session seeds are recorded handshakes: if the core's wire bytes change they stop
-/// replaying to the end and fuzzing starts shallow. Regenerate them then.
+/// The session seeds (PSK and ECDHE-ECDSA, TLS and DTLS, both sides) are recorded handshakes:
+/// if the core's wire bytes change they stop replaying to the end and fuzzing starts shallow.
+/// Regenerate them then.
 #[test]
 fn fuzz_session_seeds_replay_to_the_end() {
     let full = harness::Outcome {
@@ -86,18 +94,24 @@ fn fuzz_session_seeds_replay_to_the_end() {
         failed: false,
     };
     let mut stale = Vec::new();
+    let mut seen = Vec::new();
     for (target, file) in inputs("fuzz/seeds") {
         let data = std::fs::read(&file).unwrap();
-        let outcome = match target.as_str() {
-            "server_tls" => harness::session_tls(&data, true),
-            "client_tls" => harness::session_tls(&data, false),
-            "server_dtls" => harness::session_dtls(&data, true),
-            "client_dtls" => harness::session_dtls(&data, false),
-            _ => continue,
+        let Some(outcome) = harness::session_outcome(&target, &data) else {
+            continue;
         };
+        if !seen.contains(&target) {
+            seen.push(target.clone());
+        }
         if outcome != full {
             stale.push(format!("{} ({outcome:?})", file.display()));
         }
+    }
+    for (t, ..) in harness::SESSION_TARGETS {
+        assert!(
+            seen.iter().any(|s| s == t),
+            "no seeds for the session target {t}"
+        );
     }
     assert!(
         stale.is_empty(),

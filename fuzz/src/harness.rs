@@ -8,10 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::Arc;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
+use m2msec::cert::{
+    pem_decode, pem_encode, root_of_trust_of, spki_of, verifying_key_from_spki, CertDecision,
+    CertError, CertVerifier, CertifiedKey, Credential, OneM2mVerifier, PeerCertificateInfo,
+    RootOfTrust, RotHash, SigningKey,
+};
 use m2msec::codec::Reader;
-use m2msec::config::PskLookup;
+use m2msec::config::{ClientAuth, PskLookup};
+use m2msec::crypto::ecc;
 use m2msec::dtls::{
     CookieListener, DtlsRecordHeader, FragmentHeader, Inserted, ListenerDecision, Reassembler,
     COOKIE_LEN, HS_HEADER_LEN,
@@ -19,15 +26,18 @@ use m2msec::dtls::{
 use m2msec::enums::{ContentType, HandshakeType};
 use m2msec::error::{ApiMisuse, InvalidMessage};
 use m2msec::messages::{
-    encode_server_name, is_dns_name, parse_server_name, ClientHello, HelloVerifyRequest,
+    decode_certificate_list, decode_ec_point, decode_raw_public_key, encode_certificate_list,
+    encode_raw_public_key, encode_server_name, encode_u16_list_ext, encode_u8_list_ext,
+    is_dns_name, parse_server_name, parse_u16_list_ext, parse_u8_list_ext, u16_list,
+    CertificateRequest, ClientHello, DigitallySigned, EcdheServerKeyExchange, HelloVerifyRequest,
     PskIdentityBody, ServerHello,
 };
 use m2msec::record::{
     Deframer, RecordHeader, DTLS_HEADER_LEN, MAX_CIPHERTEXT, MAX_PLAINTEXT, TLS_HEADER_LEN,
 };
 use m2msec::{
-    CipherSuite, ClientConfig, ClientPsk, Error, Event, Instant, Now, Output, Psk, PskResolver,
-    PskTable, ServerConfig, Session, Transport, UnixTime,
+    CertificateType, CipherSuite, ClientConfig, ClientPsk, Error, Event, Instant, Now, Output, Psk,
+    PskResolver, PskTable, ServerConfig, Session, Transport, UnixTime,
 };
 
 /// Every target, by name (the `fuzz/seeds/` and `fuzz/regressions/` directory names).
@@ -41,7 +51,35 @@ pub const TARGETS: &[&str] = &[
     "client_dtls",
     "dtls_cookie",
     "binding",
+    "cert_verify",
+    "ecdhe_messages",
+    "server_tls_ecdhe",
+    "client_tls_ecdhe",
+    "server_dtls_ecdhe",
+    "client_dtls_ecdhe",
 ];
+
+/// The session targets: (name, DTLS?, server?, ECDHE-ECDSA?).
+pub const SESSION_TARGETS: &[(&str, bool, bool, bool)] = &[
+    ("server_tls", false, true, false),
+    ("client_tls", false, false, false),
+    ("server_dtls", true, true, false),
+    ("client_dtls", true, false, false),
+    ("server_tls_ecdhe", false, true, true),
+    ("client_tls_ecdhe", false, false, true),
+    ("server_dtls_ecdhe", true, true, true),
+    ("client_dtls_ecdhe", true, false, true),
+];
+
+/// The outcome of the session target `name` on `data`; `None` if `name` is not a session target.
+pub fn session_outcome(name: &str, data: &[u8]) -> Option<Outcome> {
+    let &(_, dtls, server, ecdhe) = SESSION_TARGETS.iter().find(|t| t.0 == name)?;
+    Some(if dtls {
+        session_dtls_with(data, server, ecdhe)
+    } else {
+        session_tls_with(data, server, ecdhe)
+    })
+}
 
 /// Runs the target called `name` on `data`; false if there is no such target.
 pub fn run(name: &str, data: &[u8]) -> bool {
@@ -55,6 +93,12 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "client_dtls" => client_dtls(data),
         "dtls_cookie" => dtls_cookie(data),
         "binding" => binding(data),
+        "cert_verify" => cert_verify(data),
+        "ecdhe_messages" => ecdhe_messages(data),
+        "server_tls_ecdhe" => server_tls_ecdhe(data),
+        "client_tls_ecdhe" => client_tls_ecdhe(data),
+        "server_dtls_ecdhe" => server_dtls_ecdhe(data),
+        "client_dtls_ecdhe" => client_dtls_ecdhe(data),
         _ => return false,
     }
     true
@@ -103,14 +147,7 @@ impl PskResolver for Deferring {
 
 /// The server configuration selected by the config byte `cfg`.
 pub fn server_config(cfg: u8) -> Arc<ServerConfig> {
-    let resolver: Box<dyn PskResolver> = if cfg & CFG_DEFER_PSK != 0 {
-        Box::new(Deferring)
-    } else {
-        let mut t = PskTable::new();
-        t.insert(ID, Psk::new(&KEY).expect("valid PSK"))
-            .expect("valid identity");
-        Box::new(t)
-    };
+    let resolver = server_config_resolver(cfg);
     let hint = (cfg & CFG_BARE == 0).then_some(HINT);
     Arc::new(
         ServerConfig::builder(resolver)
@@ -119,6 +156,18 @@ pub fn server_config(cfg: u8) -> Arc<ServerConfig> {
             .build()
             .expect("valid server config"),
     )
+}
+
+/// The PSK resolver under config byte `cfg` (deferring with [`CFG_DEFER_PSK`]).
+fn server_config_resolver(cfg: u8) -> Box<dyn PskResolver> {
+    if cfg & CFG_DEFER_PSK != 0 {
+        Box::new(Deferring)
+    } else {
+        let mut t = PskTable::new();
+        t.insert(ID, Psk::new(&KEY).expect("valid PSK"))
+            .expect("valid identity");
+        Box::new(t)
+    }
 }
 
 /// The client configuration selected by the config byte `cfg`.
@@ -137,11 +186,246 @@ pub fn client_sni(cfg: u8) -> Option<&'static str> {
     (cfg & CFG_BARE == 0).then_some(SNI)
 }
 
-/// `Now` at `micros` of virtual monotonic time.
+/// The wall clock of every session (2030-03-17, within the validity of the certificates in
+/// `core/tests/data/ecdhe/`); the PSK handshakes do not read it.
+pub const UNIX_NOW: u64 = 1_900_000_000;
+
+// ---------------------------------------------------------------------------------------------
+// ECDHE-ECDSA fixtures and configurations (core/tests/data/ecdhe/, as core/tests/ecdhe.rs)
+
+/// The test root CA (DER).
+pub const CA_CERT: &[u8] = include_bytes!("../../core/tests/data/ecdhe/ca.der");
+/// The server's certificate (DER; CN localhost, SAN localhost, mef.example.com, 127.0.0.1).
+pub const SERVER_CERT: &[u8] = include_bytes!("../../core/tests/data/ecdhe/server.der");
+/// The server's key (PKCS#8 DER).
+pub const SERVER_KEY: &[u8] = include_bytes!("../../core/tests/data/ecdhe/server.key.der");
+/// The client's certificate (DER; CN m2msec-client, no SAN).
+pub const CLIENT_CERT: &[u8] = include_bytes!("../../core/tests/data/ecdhe/client.der");
+/// The client's key (PKCS#8 DER).
+pub const CLIENT_KEY: &[u8] = include_bytes!("../../core/tests/data/ecdhe/client.key.der");
+/// The server's Certificate Name (and the SNI of the ECDHE client).
+pub const SERVER_NAME: &str = "mef.example.com";
+/// The client's Certificate Name (its Subject CN).
+pub const CLIENT_NAME: &str = "m2msec-client";
+/// The scalar of the key of the self-signed profile of `cert_verify`.
+pub const SELF_SIGNED_SCALAR: [u8; 32] = [9; 32];
+
+/// ECDHE config byte, bit 0 (= [`CFG_DEFER_PSK`]): the verifiers defer (`Event::VerifyPeer`,
+/// answered with the [`OneM2mVerifier`] decision); with [`CFG_E_MIXED`] the PSK lookup too.
+pub const CFG_E_DEFER: u8 = CFG_DEFER_PSK;
+/// ECDHE config byte, bit 1 (= [`CFG_CCM8_ONLY`]): TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 only.
+pub const CFG_E_CCM8_ONLY: u8 = CFG_CCM8_ONLY;
+/// ECDHE config byte, bit 2 (= [`CFG_BARE`]): the client has no certificate and sends no SNI;
+/// the server does not ask for one (unless [`CFG_E_OPTIONAL`]).
+pub const CFG_E_BARE: u8 = CFG_BARE;
+/// ECDHE config byte, bit 3: RFC 7250 raw public keys both ways (pinned by Root of Trust).
+pub const CFG_E_RAW: u8 = 8;
+/// ECDHE config byte, bit 4: both sides also have the PSK suites (ECDHE-ECDSA preferred).
+pub const CFG_E_MIXED: u8 = 16;
+/// ECDHE config byte, bit 5: the server asks for a client certificate optionally (default:
+/// required; with [`CFG_E_BARE`]: not at all).
+pub const CFG_E_OPTIONAL: u8 = 32;
+/// The config bits the ECDHE session targets use.
+const CFG_E_MASK: u8 = 63;
+
+/// The fixture keys, parsed once.
+struct Keys {
+    server: SigningKey,
+    client: SigningKey,
+    ca_spki: Vec<u8>,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        server: SigningKey::from_pkcs8_der(SERVER_KEY).expect("server key"),
+        client: SigningKey::from_pkcs8_der(CLIENT_KEY).expect("client key"),
+        ca_spki: Credential::X509(vec![CA_CERT.to_vec()])
+            .leaf_spki()
+            .expect("CA key"),
+    })
+}
+
+/// The SHA-256 Root of Trust of a DER SubjectPublicKeyInfo.
+fn rot(spki: &[u8]) -> RootOfTrust {
+    RootOfTrust::of_spki(spki, RotHash::Sha256)
+}
+
+/// SHA-256 of `data` (through the Root of Trust digest).
+fn sha256(data: &[u8]) -> [u8; 32] {
+    rot(data).digest().try_into().expect("32 bytes")
+}
+
+/// Defers every decision.
+struct DeferCert;
+
+impl CertVerifier for DeferCert {
+    fn verify(&self, _peer: &Credential, _now: UnixTime) -> CertDecision {
+        CertDecision::Defer
+    }
+}
+
+/// The verifier a side of an ECDHE session applies to its peer under config byte `cfg` (the
+/// session runs it itself, or defers and the harness answers with its decision): X.509 chains
+/// to the test CA under the peer's Certificate Name, or the peer's raw key pinned by its Root
+/// of Trust.
+pub fn peer_verifier(cfg: u8, server: bool) -> OneM2mVerifier {
+    let k = keys();
+    let (name, peer_key) = if server {
+        (CLIENT_NAME, &k.client)
+    } else {
+        (SERVER_NAME, &k.server)
+    };
+    let root = if cfg & CFG_E_RAW != 0 {
+        rot(&peer_key.spki_der())
+    } else {
+        rot(&k.ca_spki)
+    };
+    OneM2mVerifier::new(name, root)
+}
+
+/// SHA-256 of the peer's SubjectPublicKeyInfo: the only key a side may connect to.
+pub fn peer_spki_sha256(server: bool) -> [u8; 32] {
+    let k = keys();
+    let peer = if server { &k.client } else { &k.server };
+    sha256(&peer.spki_der())
+}
+
+/// The server's DER SubjectPublicKeyInfo.
+pub fn server_spki() -> Vec<u8> {
+    keys().server.spki_der()
+}
+
+/// What the harness (and `gen_corpus`) answers to `Event::VerifyPeer`.
+pub fn answer_verify_peer(
+    cfg: u8,
+    server: bool,
+    credential: &Credential,
+) -> Result<PeerCertificateInfo, CertError> {
+    peer_verifier(cfg, server).check(credential, UnixTime(UNIX_NOW))
+}
+
+fn cert_verifier(cfg: u8, server: bool) -> Arc<dyn CertVerifier> {
+    if cfg & CFG_E_DEFER != 0 {
+        Arc::new(DeferCert)
+    } else {
+        Arc::new(peer_verifier(cfg, server))
+    }
+}
+
+fn ecdhe_suites(cfg: u8) -> Vec<CipherSuite> {
+    let mut v: Vec<CipherSuite> = if cfg & CFG_E_CCM8_ONLY != 0 {
+        vec![CipherSuite::EcdheEcdsaAes128Ccm8]
+    } else {
+        CipherSuite::ECDHE_ECDSA.to_vec()
+    };
+    if cfg & CFG_E_MIXED != 0 {
+        v.extend_from_slice(suites(cfg & CFG_CCM8_ONLY));
+    }
+    v
+}
+
+/// The server's client authentication under config byte `cfg`.
+pub fn ecdhe_client_auth(cfg: u8) -> ClientAuth {
+    if cfg & CFG_E_OPTIONAL != 0 {
+        ClientAuth::Optional
+    } else if cfg & CFG_E_BARE != 0 {
+        ClientAuth::Off
+    } else {
+        ClientAuth::Required
+    }
+}
+
+/// The ECDHE-ECDSA server configuration selected by the config byte `cfg` (`CFG_E_*`).
+pub fn server_config_ecdhe(cfg: u8) -> Arc<ServerConfig> {
+    static CACHE: [OnceLock<Arc<ServerConfig>>; 64] = [const { OnceLock::new() }; 64];
+    let cfg = cfg & CFG_E_MASK;
+    Arc::clone(CACHE[usize::from(cfg)].get_or_init(|| {
+        let k = keys();
+        let own = if cfg & CFG_E_RAW != 0 {
+            CertifiedKey::raw(k.server.clone())
+        } else {
+            CertifiedKey::new(
+                k.server.clone(),
+                Credential::X509(vec![SERVER_CERT.to_vec(), CA_CERT.to_vec()]),
+            )
+            .expect("server credential")
+        };
+        let mut b = ServerConfig::builder_with_certificate(own)
+            .suites(&ecdhe_suites(cfg))
+            .client_auth(ecdhe_client_auth(cfg))
+            .verifier(cert_verifier(cfg, true))
+            .client_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey]);
+        if cfg & CFG_E_MIXED != 0 {
+            let psk = server_config_resolver(cfg);
+            b = b.psk_resolver(psk).identity_hint(Some(HINT));
+        }
+        Arc::new(b.build().expect("valid ECDHE server config"))
+    }))
+}
+
+/// The ECDHE-ECDSA client configuration selected by the config byte `cfg` (`CFG_E_*`).
+pub fn client_config_ecdhe(cfg: u8) -> Arc<ClientConfig> {
+    static CACHE: [OnceLock<Arc<ClientConfig>>; 64] = [const { OnceLock::new() }; 64];
+    let cfg = cfg & CFG_E_MASK;
+    Arc::clone(CACHE[usize::from(cfg)].get_or_init(|| {
+        let k = keys();
+        let mut b = ClientConfig::builder_with_verifier(cert_verifier(cfg, false))
+            .suites(&ecdhe_suites(cfg));
+        if cfg & CFG_E_RAW != 0 {
+            b = b.server_certificate_types(&[CertificateType::RawPublicKey]);
+        }
+        if cfg & CFG_E_BARE == 0 {
+            b = b.certificate(if cfg & CFG_E_RAW != 0 {
+                CertifiedKey::raw(k.client.clone())
+            } else {
+                CertifiedKey::new(
+                    k.client.clone(),
+                    Credential::X509(vec![CLIENT_CERT.to_vec(), CA_CERT.to_vec()]),
+                )
+                .expect("client credential")
+            });
+        }
+        if cfg & CFG_E_MIXED != 0 {
+            b = b.psk(ClientPsk::new(ID, Psk::new(&KEY).expect("valid PSK")).expect("identity"));
+        }
+        Arc::new(b.build().expect("valid ECDHE client config"))
+    }))
+}
+
+/// The SNI the ECDHE client sends under config byte `cfg`.
+pub fn client_sni_ecdhe(cfg: u8) -> Option<&'static str> {
+    (cfg & CFG_E_BARE == 0).then_some(SERVER_NAME)
+}
+
+/// A new session for a session target.
+pub fn new_session(cfg: u8, transport: Transport, server: bool, ecdhe: bool, now: Now) -> Session {
+    let s = match (server, ecdhe) {
+        (true, false) => Session::server(server_config(cfg), transport, now, SERVER_SEED),
+        (true, true) => Session::server(server_config_ecdhe(cfg), transport, now, SERVER_SEED),
+        (false, false) => Session::client(
+            client_config(cfg),
+            transport,
+            client_sni(cfg),
+            now,
+            CLIENT_SEED,
+        ),
+        (false, true) => Session::client(
+            client_config_ecdhe(cfg),
+            transport,
+            client_sni_ecdhe(cfg),
+            now,
+            CLIENT_SEED,
+        ),
+    };
+    s.expect("session")
+}
+
+/// `Now` at `micros` of virtual monotonic time (wall clock [`UNIX_NOW`]).
 pub fn now_at(micros: u64) -> Now {
     Now {
         mono: Instant(micros),
-        unix: UnixTime(0),
+        unix: UnixTime(UNIX_NOW),
     }
 }
 
@@ -501,6 +785,8 @@ struct Driver {
     deadline: Option<Instant>,
     app_data: bool,
     failed_before_eof: bool,
+    /// The ECDHE config byte of an ECDHE session target.
+    ecdhe: Option<u8>,
 }
 
 /// How far a session target got (before the final `handle_eof`).
@@ -520,7 +806,7 @@ pub struct Outcome {
 const BUF_SIZES: [usize; 4] = [4096, 1, 7, 17_000];
 
 impl Driver {
-    fn new(s: Session, dtls: bool, server: bool) -> Self {
+    fn new(s: Session, dtls: bool, server: bool, ecdhe: Option<u8>) -> Self {
         let mut d = Self {
             s,
             dtls,
@@ -533,6 +819,7 @@ impl Driver {
             deadline: None,
             app_data: false,
             failed_before_eof: false,
+            ecdhe,
         };
         d.drain();
         d
@@ -568,6 +855,7 @@ impl Driver {
                                 ApiMisuse::NotConnected
                                     | ApiMisuse::Closed
                                     | ApiMisuse::NoPskRequested
+                                    | ApiMisuse::NoVerificationRequested
                             )
                         ),
                         "an error that is neither sticky nor misuse: {e:?}"
@@ -578,10 +866,43 @@ impl Driver {
         }
     }
 
-    /// Drains `poll_output` until `Wait`; answers `PskNeeded` (and drains again).
+    /// Checks `Event::Connected`: a PSK suite authenticated with our identity; an ECDHE-ECDSA
+    /// one only on a certificate session, and only with the fixture key of the peer.
+    fn connected(&self, info: &m2msec::SessionInfo) {
+        if info.suite.is_psk() {
+            assert!(
+                self.ecdhe.is_none_or(|c| c & CFG_E_MIXED != 0),
+                "a PSK suite on a certificate-only session"
+            );
+            assert_eq!(info.psk_identity, ID);
+            assert_eq!(info.peer_certificate, None);
+            return;
+        }
+        let cfg = self
+            .ecdhe
+            .expect("an ECDHE-ECDSA suite on a PSK-only session");
+        assert!(info.psk_identity.is_empty());
+        match &info.peer_certificate {
+            Some(p) => {
+                assert_eq!(
+                    p.spki_sha256,
+                    peer_spki_sha256(self.server),
+                    "connected to a peer key other than the fixture's"
+                );
+            }
+            None => assert!(
+                self.server && ecdhe_client_auth(cfg) != ClientAuth::Required,
+                "connected without authenticating the peer"
+            ),
+        }
+    }
+
+    /// Drains `poll_output` until `Wait`; answers `PskNeeded` and `VerifyPeer` (and drains
+    /// again).
     fn drain(&mut self) {
         loop {
             let mut psk_for = None;
+            let mut verify_for = None;
             let mut polls = 0u32;
             loop {
                 polls += 1;
@@ -607,8 +928,17 @@ impl Driver {
                             Event::Connected(info) => {
                                 assert!(!self.connected, "Connected twice");
                                 assert!(self.s.is_connected());
-                                assert_eq!(info.psk_identity, ID);
+                                self.connected(&info);
                                 self.connected = true;
+                            }
+                            Event::VerifyPeer { credential } => {
+                                let cfg = self.ecdhe.expect("VerifyPeer on a PSK session");
+                                assert!(cfg & CFG_E_DEFER != 0, "VerifyPeer without deferring");
+                                assert!(verify_for.is_none(), "VerifyPeer twice in one drain");
+                                assert!(psk_for.is_none(), "VerifyPeer and PskNeeded at once");
+                                assert!(!self.connected, "VerifyPeer after Connected");
+                                assert!(self.s.is_suspended());
+                                verify_for = Some(credential);
                             }
                             Event::AppData(d) => {
                                 assert!(self.connected, "application data before Connected");
@@ -637,6 +967,13 @@ impl Driver {
                     }
                     other => panic!("unexpected output {other:?}"),
                 }
+            }
+            if let Some(credential) = verify_for {
+                let cfg = self.ecdhe.expect("an ECDHE session");
+                let decision = answer_verify_peer(cfg, self.server, &credential);
+                let r = self.s.peer_verified(self.now(), decision);
+                self.check(r);
+                continue;
             }
             let Some(identity) = psk_for else {
                 return;
@@ -749,6 +1086,8 @@ impl Driver {
             self.check(r);
             let r = self.s.provide_psk(now, None);
             self.check(r);
+            let r = self.s.peer_verified(now, Err(CertError::Refused));
+            self.check(r);
             self.drain();
         }
     }
@@ -785,20 +1124,16 @@ pub fn op_send(out: &mut Vec<u8>, data: &[u8]) {
 /// After the ops: the exporter if connected, then `handle_eof`; after any fatal error, every
 /// call must fail with `AfterFatal`.
 pub fn session_tls(data: &[u8], server: bool) -> Outcome {
+    session_tls_with(data, server, false)
+}
+
+/// [`session_tls`] on a PSK session or (`ecdhe`) an ECDHE-ECDSA one, whose config byte is
+/// `CFG_E_*` ([`server_config_ecdhe`], [`client_config_ecdhe`]).
+pub fn session_tls_with(data: &[u8], server: bool, ecdhe: bool) -> Outcome {
     let mut inp = Input { data };
     let cfg = inp.byte().unwrap_or(0);
-    let s = if server {
-        Session::server(server_config(cfg), Transport::Tls, now_at(0), SERVER_SEED)
-    } else {
-        Session::client(
-            client_config(cfg),
-            Transport::Tls,
-            client_sni(cfg),
-            now_at(0),
-            CLIENT_SEED,
-        )
-    };
-    let mut d = Driver::new(s.expect("session"), false, server);
+    let s = new_session(cfg, Transport::Tls, server, ecdhe, now_at(0));
+    let mut d = Driver::new(s, false, server, ecdhe.then_some(cfg));
     while let Some(tag) = inp.byte() {
         d.buf.resize(BUF_SIZES[usize::from(tag >> 4) & 3], 0);
         match tag & 7 {
@@ -882,21 +1217,17 @@ pub fn dtls_op_close(out: &mut Vec<u8>) {
 /// `len (u16 BE) || bytes`, 2 `handle_timeout`, 3 send `len (u8) || data` or, with bit 2, close.
 /// The server is a session created directly (as after a cookie listener accepted the peer).
 pub fn session_dtls(data: &[u8], server: bool) -> Outcome {
+    session_dtls_with(data, server, false)
+}
+
+/// [`session_dtls`] on a PSK session or (`ecdhe`) an ECDHE-ECDSA one (see
+/// [`session_tls_with`]).
+pub fn session_dtls_with(data: &[u8], server: bool, ecdhe: bool) -> Outcome {
     let mut inp = Input { data };
     let cfg = inp.byte().unwrap_or(0);
     let transport = Transport::Dtls { mtu: MTU };
-    let s = if server {
-        Session::server(server_config(cfg), transport, now_at(0), SERVER_SEED)
-    } else {
-        Session::client(
-            client_config(cfg),
-            transport,
-            client_sni(cfg),
-            now_at(0),
-            CLIENT_SEED,
-        )
-    };
-    let mut d = Driver::new(s.expect("session"), true, server);
+    let s = new_session(cfg, transport, server, ecdhe, now_at(0));
+    let mut d = Driver::new(s, true, server, ecdhe.then_some(cfg));
     while let Some(tag) = inp.byte() {
         d.now = d.now.saturating_add(dtls_advance(tag));
         match tag & 3 {
@@ -926,6 +1257,26 @@ pub fn server_dtls(data: &[u8]) {
 /// `client_dtls`: see `session_dtls` for the input format.
 pub fn client_dtls(data: &[u8]) {
     black_box(session_dtls(data, false));
+}
+
+/// `server_tls_ecdhe`: [`session_tls`] on an ECDHE-ECDSA server (config byte `CFG_E_*`).
+pub fn server_tls_ecdhe(data: &[u8]) {
+    black_box(session_tls_with(data, true, true));
+}
+
+/// `client_tls_ecdhe`: [`session_tls`] on an ECDHE-ECDSA client (config byte `CFG_E_*`).
+pub fn client_tls_ecdhe(data: &[u8]) {
+    black_box(session_tls_with(data, false, true));
+}
+
+/// `server_dtls_ecdhe`: [`session_dtls`] on an ECDHE-ECDSA server (config byte `CFG_E_*`).
+pub fn server_dtls_ecdhe(data: &[u8]) {
+    black_box(session_dtls_with(data, true, true));
+}
+
+/// `client_dtls_ecdhe`: [`session_dtls`] on an ECDHE-ECDSA client (config byte `CFG_E_*`).
+pub fn client_dtls_ecdhe(data: &[u8]) {
+    black_box(session_dtls_with(data, false, true));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1086,4 +1437,349 @@ fn binding_bodies(data: &[u8]) {
     body::<KeyRetrievalResponse>(data);
     body::<AssociationInfoResponse>(data);
     body::<ErrorBody>(data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cert_verify
+
+/// The wall clocks `cert_verify` checks at: within the fixtures' validity, the epoch, after it
+/// (2125-04-21, the fixtures still valid), and the end of time.
+pub const CERT_NOWS: [u64; 4] = [UNIX_NOW, 0, 4_900_000_000, u64::MAX];
+
+/// The most certificates `cert_verify` splits off the input (above `MAX_CHAIN_LEN`).
+const MAX_FUZZ_CHAIN: usize = 8;
+
+/// Appends one certificate to a `cert_verify` chain: `len (u16 BE) || der`.
+pub fn cert_chain_entry(out: &mut Vec<u8>, der: &[u8]) {
+    out.extend_from_slice(
+        &u16::try_from(der.len())
+            .expect("a certificate")
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(der);
+}
+
+/// The verifier of `cert_verify`'s control byte `ctl`: `ctl & 3` picks the Certificate Name and
+/// the Root of Trust (0: `mef.example.com` under the test CA, 1: `m2msec-client` under the test
+/// CA, 2: the self-signed rule for the key of [`SELF_SIGNED_SCALAR`], 3: `localhost` under the
+/// test CA as `sha-256-128`), `ctl & 4` makes it SAN-only, `ctl & 8` refuses raw public keys.
+pub fn cert_verifier_of(ctl: u8) -> OneM2mVerifier {
+    let ca = &keys().ca_spki;
+    let v = match ctl & 3 {
+        0 => OneM2mVerifier::new(SERVER_NAME, rot(ca)),
+        1 => OneM2mVerifier::new(CLIENT_NAME, rot(ca)),
+        2 => {
+            let spki = SigningKey::from_bytes(&SELF_SIGNED_SCALAR)
+                .expect("a scalar")
+                .spki_der();
+            OneM2mVerifier::new(rot(&spki).to_ni_uri(), rot(&spki))
+        }
+        _ => OneM2mVerifier::new("localhost", RootOfTrust::of_spki(ca, RotHash::Sha256_128)),
+    };
+    v.san_only(ctl & 4 != 0)
+        .accept_raw_public_keys(ctl & 8 == 0)
+}
+
+/// The DER SubjectPublicKeyInfo of certificate `der`, if it parses and holds a P-256 key.
+fn spki_of_cert(der: &[u8]) -> Option<Vec<u8>> {
+    Credential::X509(vec![der.to_vec()]).leaf_spki().ok()
+}
+
+/// `cert_verify`: input = control byte || rest. The rest is read three ways:
+///
+/// * a certificate chain, leaf first: `len (u16 BE) || DER` repeated (at most 8; a short last
+///   entry takes what is left);
+/// * a raw public key (the whole rest as a DER SubjectPublicKeyInfo);
+/// * text (UTF-8, lossily): [`RootOfTrust::from_str`], and [`pem_decode`] of `CERTIFICATE` and
+///   `PUBLIC KEY` blocks, whose contents are again a chain and a raw key.
+///
+/// Each credential goes through [`Credential::leaf_spki`], `verifying_key`, `check_bounds`,
+/// [`root_of_trust_of`] and [`OneM2mVerifier::check`] ([`cert_verifier_of`]`(ctl)`, at
+/// [`CERT_NOWS`]`[(ctl >> 4) & 3]`). Checks: the key functions agree with each other and with
+/// the canonical SubjectPublicKeyInfo ([`spki_of`]); an accepted credential is within bounds,
+/// its reported key hash is its leaf key's, its chain ends at a certificate whose key is the
+/// Root of Trust, its name matched, `now` is within the leaf's validity; the decision is
+/// deterministic and `CertVerifier::verify` agrees; Root of Trust and PEM text round-trip.
+pub fn cert_verify(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let mut inp = Input { data: rest };
+    let mut chain = Vec::new();
+    while !inp.data.is_empty() && chain.len() < MAX_FUZZ_CHAIN {
+        let n = inp.u16().unwrap_or(0);
+        chain.push(inp.take(usize::from(n)).to_vec());
+    }
+    credential_checks(ctl, &Credential::X509(chain));
+    credential_checks(ctl, &Credential::RawPublicKey(rest.to_vec()));
+
+    let text = String::from_utf8_lossy(rest);
+    if let Ok(r) = RootOfTrust::from_str(&text) {
+        assert_eq!(r.digest().len(), r.hash().digest_len());
+        let ni = r.to_ni_uri();
+        assert_eq!(r.to_string(), ni);
+        assert_eq!(
+            RootOfTrust::from_str(&ni),
+            Ok(r),
+            "{ni} does not parse back"
+        );
+        assert_eq!(RootOfTrust::from_digest(r.hash(), r.digest()), Ok(r));
+    }
+    for label in ["CERTIFICATE", "PUBLIC KEY"] {
+        let Ok(blocks) = pem_decode(label, &text) else {
+            continue;
+        };
+        let pem: String = blocks.iter().map(|b| pem_encode(label, b)).collect();
+        assert_eq!(
+            pem_decode(label, &pem).as_ref(),
+            Ok(&blocks),
+            "PEM does not round-trip"
+        );
+        if blocks.is_empty() {
+            continue;
+        }
+        if label == "CERTIFICATE" {
+            let chain = blocks.into_iter().take(MAX_FUZZ_CHAIN).collect();
+            credential_checks(ctl, &Credential::X509(chain));
+        } else {
+            credential_checks(ctl, &Credential::RawPublicKey(blocks[0].clone()));
+        }
+    }
+}
+
+fn credential_checks(ctl: u8, cred: &Credential) {
+    let spki = cred.leaf_spki();
+    match &spki {
+        Ok(spki) => {
+            let key = verifying_key_from_spki(spki).expect("leaf_spki checked the key");
+            assert_eq!(cred.verifying_key().as_ref(), Ok(&key));
+            assert_eq!(&spki_of(&key), spki, "a P-256 SPKI that is not canonical");
+        }
+        Err(e) => assert!(
+            cred.verifying_key().is_err(),
+            "verifying_key without leaf_spki: {e:?}"
+        ),
+    }
+    let bounds = cred.check_bounds();
+    if let Ok(r) = root_of_trust_of(cred) {
+        assert_eq!(r.hash(), RotHash::Sha256);
+    }
+
+    let verifier = cert_verifier_of(ctl);
+    let now = CERT_NOWS[usize::from(ctl >> 4) & 3];
+    let result = verifier.check(cred, UnixTime(now));
+    assert_eq!(
+        verifier.check(cred, UnixTime(now)),
+        result,
+        "not deterministic"
+    );
+    let decision = verifier.verify(cred, UnixTime(now));
+    match (&result, decision) {
+        (Ok(a), CertDecision::Accept(b)) => assert_eq!(a, &b),
+        (Err(a), CertDecision::Reject(b)) => assert_eq!(*a, b),
+        (r, d) => panic!("check {r:?} but verify {d:?}"),
+    }
+    let Ok(info) = result else {
+        return;
+    };
+    assert_eq!(bounds, Ok(()), "accepted out of bounds");
+    let spki = spki.expect("an accepted credential has a P-256 key");
+    assert_eq!(info.spki_sha256, sha256(&spki), "reported key hash");
+    let root = *verifier.root_of_trust();
+    match cred {
+        Credential::RawPublicKey(raw) => {
+            assert!(
+                ctl & 8 == 0,
+                "a raw key accepted by a verifier that refuses them"
+            );
+            assert!(info.raw_public_key);
+            assert_eq!(info.chain_len, 0);
+            assert!(
+                root.matches_spki(raw),
+                "a raw key other than the Root of Trust"
+            );
+        }
+        Credential::X509(chain) => {
+            assert!(!info.raw_public_key);
+            assert!(
+                (1..=chain.len()).contains(&info.chain_len),
+                "chain_len {} of {}",
+                info.chain_len,
+                chain.len()
+            );
+            let anchor = spki_of_cert(&chain[info.chain_len - 1]).expect("the anchor parses");
+            assert!(
+                root.matches_spki(&anchor),
+                "the chain does not end at the Root of Trust"
+            );
+            let nb = info.not_before.expect("X.509 validity").0;
+            let na = info.not_after.expect("X.509 validity").0;
+            assert!(
+                nb <= now && now <= na,
+                "accepted outside {nb}..={na} at {now}"
+            );
+            let matched = info.matched_name.as_deref().expect("a matched name");
+            let name = verifier.certificate_name();
+            if ctl & 3 == 2 {
+                assert_eq!(RootOfTrust::from_str(matched), Ok(root));
+            } else {
+                assert!(
+                    matched.eq_ignore_ascii_case(name),
+                    "matched {matched:?} for {name:?}"
+                );
+            }
+            if ctl & 4 != 0 {
+                assert!(
+                    !info.subject_alt_names.is_empty(),
+                    "SAN-only matched without a subjectAltName"
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ecdhe_messages
+
+/// The DER SubjectPublicKeyInfo of a P-256 key up to its 65-byte point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// `ecdhe_messages`: input = selector byte || body. `selector % 8` picks the decoder:
+/// 0 `DigitallySigned` (CertificateVerify), 1 `EcdheServerKeyExchange`, 2 `CertificateRequest`,
+/// 3 the X.509 Certificate body (`decode_certificate_list`), 4 the raw public key Certificate
+/// body, 5 an `ECPoint` body (ClientKeyExchange) and the point itself (`ecc::parse_point`),
+/// 6 the extension lists (`parse_u16_list_ext`, `parse_u8_list_ext`, `u16_list`), 7 all.
+/// Whatever decodes encodes back to exactly the input; signatures are checked against the
+/// fixture keys (ECDSA DER parsing) and points against the SPKI parser.
+pub fn ecdhe_messages(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let all = sel % 8 == 7;
+    let on = |n: u8| all || sel % 8 == n;
+    if on(0) {
+        if let Ok(m) = DigitallySigned::decode(body) {
+            let mut out = Vec::new();
+            m.encode(&mut out)
+                .expect("a decoded DigitallySigned encodes");
+            assert_eq!(out, body, "DigitallySigned encoding is not canonical");
+            signature_checks(m.signature, body);
+        }
+    }
+    if on(1) {
+        if let Ok(m) = EcdheServerKeyExchange::decode(body) {
+            let mut out = Vec::new();
+            m.encode(&mut out)
+                .expect("a decoded ServerKeyExchange encodes");
+            assert_eq!(out, body, "ServerKeyExchange encoding is not canonical");
+            let params = m.params().expect("params encode");
+            assert_eq!(params.len(), 4 + m.point.len());
+            assert_eq!(
+                &body[..params.len()],
+                &params[..],
+                "params are not the prefix"
+            );
+            assert_eq!(EcdheServerKeyExchange::decode(&out), Ok(m));
+            point_checks(m.point);
+            signature_checks(m.signed.signature, &params);
+        }
+    }
+    if on(2) {
+        if let Ok(m) = CertificateRequest::decode(body) {
+            let mut out = Vec::new();
+            m.encode(&mut out)
+                .expect("a decoded CertificateRequest encodes");
+            assert_eq!(out, body, "CertificateRequest encoding is not canonical");
+            assert!(!m.certificate_types.is_empty() && !m.sig_schemes.is_empty());
+            assert!(m.authorities.iter().all(|a| !a.is_empty()));
+        }
+    }
+    if on(3) {
+        if let Ok(list) = decode_certificate_list(body) {
+            let owned: Vec<Vec<u8>> = list.iter().map(|c| c.to_vec()).collect();
+            let mut out = Vec::new();
+            encode_certificate_list(&owned, &mut out).expect("a decoded list encodes");
+            assert_eq!(out, body, "certificate list encoding is not canonical");
+            assert!(owned.iter().all(|c| !c.is_empty()));
+            // What the handshake hands its verifier.
+            let cred = Credential::X509(owned.into_iter().take(MAX_FUZZ_CHAIN).collect());
+            credential_checks(0, &cred);
+        }
+    }
+    if on(4) {
+        if let Ok(spki) = decode_raw_public_key(body) {
+            let mut out = Vec::new();
+            encode_raw_public_key(spki, &mut out).expect("a decoded raw key encodes");
+            assert_eq!(out, body, "raw public key encoding is not canonical");
+            assert!(!spki.is_empty());
+            credential_checks(0, &Credential::RawPublicKey(spki.to_vec()));
+        }
+    }
+    if on(5) {
+        if let Ok(p) = decode_ec_point(body) {
+            assert!(!p.is_empty());
+            assert_eq!(usize::from(body[0]), p.len());
+            assert_eq!(&body[1..], p, "ECPoint encoding is not canonical");
+            point_checks(p);
+        }
+        point_checks(body);
+    }
+    if on(6) {
+        if let Ok(v) = parse_u16_list_ext(body) {
+            let mut out = Vec::new();
+            encode_u16_list_ext(&v, &mut out).expect("a decoded u16 list encodes");
+            assert_eq!(out, body, "u16 list extension encoding is not canonical");
+            assert!(!v.is_empty());
+        }
+        if let Ok(v) = parse_u8_list_ext(body) {
+            let mut out = Vec::new();
+            encode_u8_list_ext(v, &mut out).expect("a decoded u8 list encodes");
+            assert_eq!(out, body, "u8 list extension encoding is not canonical");
+        }
+        if let Ok(v) = u16_list(body) {
+            assert_eq!(v.len() * 2, body.len());
+            let out: Vec<u8> = v.iter().flat_map(|x| x.to_be_bytes()).collect();
+            assert_eq!(out, body);
+        }
+    }
+}
+
+/// An ECPoint: `ecc::parse_point` and the SubjectPublicKeyInfo parser agree on it.
+fn point_checks(point: &[u8]) {
+    let parsed = ecc::parse_point(point);
+    if parsed.is_some() {
+        assert_eq!(point.len(), ecc::POINT_LEN);
+        assert_eq!(point[0], 4);
+    }
+    let mut spki = P256_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(point);
+    let from_spki = verifying_key_from_spki(&spki);
+    if point.len() == ecc::POINT_LEN {
+        assert_eq!(
+            parsed.is_some(),
+            from_spki.is_ok(),
+            "ecc::parse_point and verifying_key_from_spki disagree"
+        );
+        if let Ok(k) = &from_spki {
+            assert_eq!(spki_of(k), spki, "point does not round-trip");
+        }
+    } else {
+        assert!(parsed.is_none() && from_spki.is_err());
+    }
+}
+
+/// A DER ECDSA signature from the wire: verification under the fixture keys never panics and
+/// the message and prehash forms agree.
+fn signature_checks(sig: &[u8], message: &[u8]) {
+    let k = keys();
+    for key in [&k.server, &k.client] {
+        let vk = key.verifying_key();
+        let a = ecc::verify(&vk, message, sig);
+        let b = ecc::verify_digest(&vk, &sha256(message), sig);
+        assert_eq!(a, b, "message and digest verification disagree");
+        black_box(a);
+    }
 }

@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `client_tls_ecdhe`: see `m2msec_fuzz::harness::client_tls_ecdhe`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| m2msec_fuzz::harness::client_tls_ecdhe(data));
