@@ -28,6 +28,7 @@ pub mod dtls;
 pub mod enums;
 pub mod error;
 pub mod frameworks;
+pub mod gba;
 mod handshake_cert;
 pub mod key_schedule;
 pub mod keys;
