@@ -1387,3 +1387,261 @@ fn format_datetime(t: UnixTime) -> Option<String> {
         r % 60
     ))
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/1.1 framing of Ub (feature `binding`, which carries httparse).
+
+#[cfg(feature = "binding")]
+pub use http::{UbRequest, UbResponse, MAX_UB_HEAD};
+
+#[cfg(feature = "binding")]
+mod http {
+    use super::{
+        BootstrappingInfo, Challenge, Credentials, DigestError, BSF_CONTENT_TYPE, MAX_XML,
+    };
+    use alloc::format;
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    /// Largest request or status line plus headers accepted.
+    pub const MAX_UB_HEAD: usize = 8 * 1024;
+    const MAX_HEADERS: usize = 24;
+
+    /// The Ub `GET` (TS 24.109 4.5.2): request-target, `Host`, `Authorization` (always present:
+    /// the initial request carries empty nonce and response).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct UbRequest {
+        /// The request-target, e.g. `/`.
+        pub uri: String,
+        /// `Host`.
+        pub host: String,
+        /// `Authorization`.
+        pub authorization: Credentials,
+    }
+
+    /// A BSF answer.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum UbResponse {
+        /// 401 with `WWW-Authenticate`.
+        Unauthorized(Challenge),
+        /// 200 with the `BootstrappingInfo` body.
+        Bootstrapped(BootstrappingInfo),
+        /// Any other status (e.g. 403 after a bad response), without body semantics.
+        Status(u16),
+    }
+
+    fn value_ok(v: &str) -> bool {
+        !v.is_empty()
+            && v.len() <= 4096
+            && v.bytes().all(|b| b == b' ' || (0x21..0x7f).contains(&b))
+    }
+
+    fn reason(code: u16) -> &'static str {
+        match code {
+            200 => "OK",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "Status",
+        }
+    }
+
+    /// Headers read from a Ub message (each at most once).
+    #[derive(Default)]
+    struct Heads {
+        host: Option<String>,
+        authorization: Option<String>,
+        www_authenticate: Option<String>,
+        content_type: Option<String>,
+        length: Option<usize>,
+    }
+
+    impl Heads {
+        fn read(headers: &[httparse::Header<'_>]) -> Result<Self, DigestError> {
+            let mut f = Self::default();
+            for h in headers {
+                let value = core::str::from_utf8(h.value)
+                    .map_err(|_| DigestError::Http("header value"))?
+                    .to_string();
+                let n = h.name;
+                let dup = if n.eq_ignore_ascii_case("Host") {
+                    f.host.replace(value).is_some()
+                } else if n.eq_ignore_ascii_case("Authorization") {
+                    f.authorization.replace(value).is_some()
+                } else if n.eq_ignore_ascii_case("WWW-Authenticate") {
+                    f.www_authenticate.replace(value).is_some()
+                } else if n.eq_ignore_ascii_case("Content-Type") {
+                    f.content_type.replace(value).is_some()
+                } else if n.eq_ignore_ascii_case("Content-Length") {
+                    if value.is_empty() || !value.bytes().all(|c| c.is_ascii_digit()) {
+                        return Err(DigestError::Http("Content-Length"));
+                    }
+                    let len = value
+                        .parse::<usize>()
+                        .map_err(|_| DigestError::Http("Content-Length"))?;
+                    f.length.replace(len).is_some()
+                } else if n.eq_ignore_ascii_case("Transfer-Encoding") {
+                    return Err(DigestError::Http("Transfer-Encoding is not used"));
+                } else {
+                    false
+                };
+                if dup {
+                    return Err(DigestError::Duplicate);
+                }
+            }
+            Ok(f)
+        }
+    }
+
+    fn head_length(
+        parsed: httparse::Result<usize>,
+        have: usize,
+    ) -> Result<Option<usize>, DigestError> {
+        match parsed {
+            Ok(httparse::Status::Complete(n)) if n > MAX_UB_HEAD => Err(DigestError::TooLong),
+            Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+            Ok(httparse::Status::Partial) if have > MAX_UB_HEAD => Err(DigestError::TooLong),
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(_) => Err(DigestError::Http("head")),
+        }
+    }
+
+    impl UbRequest {
+        /// Appends `GET <uri> HTTP/1.1` with `Host`, `User-Agent: 3gpp-gba` (TS 24.109 4.5.2),
+        /// `Authorization` and `Content-Length: 0`.
+        pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), DigestError> {
+            if !self.uri.starts_with('/') || !value_ok(&self.uri) || self.uri.contains(' ') {
+                return Err(DigestError::BadValue("uri"));
+            }
+            if !value_ok(&self.host) || self.host.contains(' ') {
+                return Err(DigestError::BadValue("host"));
+            }
+            let auth = self.authorization.to_header()?;
+            out.extend_from_slice(
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: 3gpp-gba\r\nAuthorization: {auth}\r\nContent-Length: 0\r\n\r\n",
+                    self.uri, self.host
+                )
+                .as_bytes(),
+            );
+            Ok(())
+        }
+
+        /// Parses one request from the start of `buf`: `Ok(None)` while more bytes are needed,
+        /// else the request and the bytes it took. Only `GET` without a body.
+        pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, DigestError> {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            let Some(head) = head_length(req.parse(buf), buf.len())? else {
+                return Ok(None);
+            };
+            if req.version != Some(1) {
+                return Err(DigestError::Http("HTTP version"));
+            }
+            if req.method != Some("GET") {
+                return Err(DigestError::Http("method"));
+            }
+            let uri = req.path.ok_or(DigestError::Http("path"))?;
+            if !uri.starts_with('/') {
+                return Err(DigestError::Http("path"));
+            }
+            let f = Heads::read(req.headers)?;
+            if f.length.unwrap_or(0) != 0 {
+                return Err(DigestError::Http("GET with a body"));
+            }
+            let host = f.host.ok_or(DigestError::Missing("Host"))?;
+            let authorization = Credentials::parse(
+                &f.authorization
+                    .ok_or(DigestError::Missing("Authorization"))?,
+            )?;
+            Ok(Some((
+                Self {
+                    uri: uri.to_string(),
+                    host,
+                    authorization,
+                },
+                head,
+            )))
+        }
+    }
+
+    impl UbResponse {
+        /// Appends the HTTP/1.1 response.
+        pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), DigestError> {
+            match self {
+                Self::Unauthorized(c) => {
+                    let h = c.to_header()?;
+                    out.extend_from_slice(
+                        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {h}\r\nContent-Length: 0\r\n\r\n")
+                            .as_bytes(),
+                    );
+                }
+                Self::Bootstrapped(info) => {
+                    let body = info.to_xml()?;
+                    out.extend_from_slice(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: {BSF_CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                }
+                Self::Status(code) => {
+                    if !(100..=599).contains(code) || *code == 200 || *code == 401 {
+                        return Err(DigestError::BadValue("status"));
+                    }
+                    out.extend_from_slice(
+                        format!(
+                            "HTTP/1.1 {code} {}\r\nContent-Length: 0\r\n\r\n",
+                            reason(*code)
+                        )
+                        .as_bytes(),
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        /// Parses one response from the start of `buf` (as [`UbRequest::decode`]); a 200 must
+        /// carry `application/vnd.3gpp.bsf+xml`, a 401 one `WWW-Authenticate` Digest AKA
+        /// challenge. Other statuses skip their body.
+        pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, DigestError> {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut headers);
+            let Some(head) = head_length(resp.parse(buf), buf.len())? else {
+                return Ok(None);
+            };
+            if resp.version != Some(1) {
+                return Err(DigestError::Http("HTTP version"));
+            }
+            let code = resp.code.ok_or(DigestError::Http("status"))?;
+            let f = Heads::read(resp.headers)?;
+            let len = f.length.ok_or(DigestError::Missing("Content-Length"))?;
+            if len > MAX_XML {
+                return Err(DigestError::TooLong);
+            }
+            let Some(body) = buf.get(head..head + len) else {
+                return Ok(None);
+            };
+            let msg = match code {
+                401 => Self::Unauthorized(Challenge::parse(
+                    &f.www_authenticate
+                        .ok_or(DigestError::Missing("WWW-Authenticate"))?,
+                )?),
+                200 => {
+                    let ct = f.content_type.ok_or(DigestError::Missing("Content-Type"))?;
+                    let media = ct.split(';').next().unwrap_or("").trim();
+                    if !media.eq_ignore_ascii_case(BSF_CONTENT_TYPE) {
+                        return Err(DigestError::Http("Content-Type"));
+                    }
+                    Self::Bootstrapped(BootstrappingInfo::from_xml(body)?)
+                }
+                other => Self::Status(other),
+            };
+            Ok(Some((msg, head + len)))
+        }
+    }
+}
