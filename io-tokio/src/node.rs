@@ -8,6 +8,7 @@
 //! [`KM_SLOT`].
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -159,27 +160,51 @@ pub async fn resolve(authority: &str) -> Result<SocketAddr, NodeError> {
         .ok_or_else(|| NodeError::Invalid(format!("{authority}: no address")))
 }
 
-// ---------------------------------------------------------------------------------------------
-// MEF
-
-/// A running MEF: its listeners.
-#[derive(Debug)]
-pub struct RunningMef {
-    /// The TLS listener, if configured.
-    pub tls: Option<MefHandle>,
-    /// The DTLS listener, if configured.
-    pub dtls: Option<MefHandle>,
+/// A handle of one listener of a running role ([`ServiceHandle`] of a MEF or MAF,
+/// [`RegistrarHandle`]): where it listens and how to stop it.
+pub trait Listener {
+    /// The address the listener is bound to.
+    fn local_addr(&self) -> Option<SocketAddr>;
+    /// Stops accepting, ends every connection and waits until the service is gone.
+    fn shutdown(self) -> impl Future<Output = std::io::Result<()>> + Send;
 }
 
-impl RunningMef {
-    /// The URIs the MEF serves (`https://addr` and/or `coaps://addr`).
+impl Listener for ServiceHandle {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Self::local_addr(self)
+    }
+    fn shutdown(self) -> impl Future<Output = std::io::Result<()>> + Send {
+        Self::shutdown(self)
+    }
+}
+
+impl Listener for RegistrarHandle {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Self::local_addr(self)
+    }
+    fn shutdown(self) -> impl Future<Output = std::io::Result<()>> + Send {
+        Self::shutdown(self)
+    }
+}
+
+/// The listeners of a running role, as its `[service]` section configures them.
+#[derive(Debug)]
+pub struct Listeners<H> {
+    /// The TLS listener, if configured.
+    pub tls: Option<H>,
+    /// The DTLS listener, if configured.
+    pub dtls: Option<H>,
+}
+
+impl<H: Listener> Listeners<H> {
+    /// The URIs served (`https://addr` and/or `coaps://addr`).
     #[must_use]
     pub fn uris(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(a) = self.tls.as_ref().and_then(MefHandle::local_addr) {
+        if let Some(a) = self.tls.as_ref().and_then(Listener::local_addr) {
             out.push(format!("https://{a}"));
         }
-        if let Some(a) = self.dtls.as_ref().and_then(MefHandle::local_addr) {
+        if let Some(a) = self.dtls.as_ref().and_then(Listener::local_addr) {
             out.push(format!("coaps://{a}"));
         }
         out
@@ -196,6 +221,47 @@ impl RunningMef {
         Ok(())
     }
 }
+
+/// Refuses a `[service]` section without a listener.
+fn require_listener(service: &Service) -> Result<(), NodeError> {
+    if service.listen.is_none() && service.listen_dtls.is_none() {
+        return Err(NodeError::Missing("service.listen or service.listenDtls"));
+    }
+    Ok(())
+}
+
+/// Binds the listeners `[service]` configures, each on its own service from `build`.
+async fn bind_listeners<S, H, E, FT, FD>(
+    service: &Service,
+    mut build: impl FnMut() -> Result<S, NodeError>,
+    bind: impl FnOnce(S, SocketAddr) -> FT,
+    bind_dtls: impl FnOnce(S, SocketAddr) -> FD,
+) -> Result<Listeners<H>, NodeError>
+where
+    FT: Future<Output = std::io::Result<H>>,
+    FD: Future<Output = Result<H, E>>,
+    E: fmt::Display,
+{
+    let tls = match service.listen {
+        Some(addr) => Some(bind(build()?, addr).await?),
+        None => None,
+    };
+    let dtls = match service.listen_dtls {
+        Some(addr) => Some(
+            bind_dtls(build()?, addr)
+                .await
+                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Listeners { tls, dtls })
+}
+
+// ---------------------------------------------------------------------------------------------
+// MEF
+
+/// A running MEF: its listeners.
+pub type RunningMef = Listeners<MefHandle>;
 
 /// The MEF's MAF directory, the MAFs' PSKs and the Ke lifetime.
 type MefParts = (Arc<MafDirectory>, Vec<(KeyId, Psk)>, Lifespan);
@@ -225,36 +291,27 @@ pub async fn start_mef(node: Node) -> Result<RunningMef, NodeError> {
         return Err(NodeError::WrongRole { expected: "mef" });
     };
     let service = node.service;
-    if service.listen.is_none() && service.listen_dtls.is_none() {
-        return Err(NodeError::Missing("service.listen or service.listenDtls"));
-    }
+    require_listener(&service)?;
     let store = open_store(&service).await?;
     let config = Arc::new(config);
     let (dir, psks, lifetime) = mef_parts(&config, &service)?;
-    let build = |psks: Vec<(KeyId, Psk)>| {
+    let build = || {
         MefService::new(
             Arc::clone(&config),
             Arc::clone(&dir),
-            psks,
+            psks.clone(),
             lifetime,
             Arc::clone(&store),
         )
         .map_err(|e| NodeError::Invalid(e.to_string()))
     };
-    let tls = match service.listen {
-        Some(addr) => Some(build(psks.clone())?.bind(addr).await?),
-        None => None,
-    };
-    let dtls = match service.listen_dtls {
-        Some(addr) => Some(
-            build(psks)?
-                .bind_dtls(addr)
-                .await
-                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
-        ),
-        None => None,
-    };
-    Ok(RunningMef { tls, dtls })
+    bind_listeners(
+        &service,
+        build,
+        |s, addr| s.bind(addr),
+        |s, addr| s.bind_dtls(addr),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,10 +471,8 @@ pub async fn stored_enrolment(
 /// A running registrar: its listeners and the events of both.
 #[derive(Debug)]
 pub struct RunningRegistrar {
-    /// The TLS listener, if configured.
-    pub tls: Option<RegistrarHandle>,
-    /// The DTLS listener, if configured.
-    pub dtls: Option<RegistrarHandle>,
+    /// The TLS and DTLS listeners.
+    pub listeners: Listeners<RegistrarHandle>,
     /// Associations accepted, refused and closed (no key material).
     pub events: mpsc::Receiver<RegistrarEvent>,
 }
@@ -426,25 +481,12 @@ impl RunningRegistrar {
     /// The URIs the registrar serves.
     #[must_use]
     pub fn uris(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(a) = self.tls.as_ref().and_then(RegistrarHandle::local_addr) {
-            out.push(format!("https://{a}"));
-        }
-        if let Some(a) = self.dtls.as_ref().and_then(RegistrarHandle::local_addr) {
-            out.push(format!("coaps://{a}"));
-        }
-        out
+        self.listeners.uris()
     }
 
     /// Stops both listeners and their associations.
     pub async fn shutdown(self) -> std::io::Result<()> {
-        if let Some(h) = self.tls {
-            h.shutdown().await?;
-        }
-        if let Some(h) = self.dtls {
-            h.shutdown().await?;
-        }
-        Ok(())
+        self.listeners.shutdown().await
     }
 }
 
@@ -457,9 +499,7 @@ pub async fn start_registrar(node: Node) -> Result<RunningRegistrar, NodeError> 
         });
     };
     let service = node.service;
-    if service.listen.is_none() && service.listen_dtls.is_none() {
-        return Err(NodeError::Missing("service.listen or service.listenDtls"));
-    }
+    require_listener(&service)?;
     let config: Arc<EndPointConfig> = Arc::from(ep);
     let (tx, events) = mpsc::channel(1024);
     let build = || -> Result<Registrar, NodeError> {
@@ -472,20 +512,14 @@ pub async fn start_registrar(node: Node) -> Result<RunningRegistrar, NodeError> 
             _ => Ok(r),
         }
     };
-    let tls = match service.listen {
-        Some(addr) => Some(build()?.bind(addr).await?),
-        None => None,
-    };
-    let dtls = match service.listen_dtls {
-        Some(addr) => Some(
-            build()?
-                .bind_dtls(addr)
-                .await
-                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
-        ),
-        None => None,
-    };
-    Ok(RunningRegistrar { tls, dtls, events })
+    let listeners = bind_listeners(
+        &service,
+        build,
+        |r, addr| r.bind(addr),
+        |r, addr| r.bind_dtls(addr),
+    )
+    .await?;
+    Ok(RunningRegistrar { listeners, events })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -777,39 +811,7 @@ async fn maf_credentials(
 pub const DEFAULT_KC_LIFETIME: u64 = 3600;
 
 /// A running MAF: its listeners.
-#[derive(Debug)]
-pub struct RunningMaf {
-    /// The TLS listener, if configured.
-    pub tls: Option<ServiceHandle>,
-    /// The DTLS listener, if configured.
-    pub dtls: Option<ServiceHandle>,
-}
-
-impl RunningMaf {
-    /// The URIs the MAF serves.
-    #[must_use]
-    pub fn uris(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(a) = self.tls.as_ref().and_then(ServiceHandle::local_addr) {
-            out.push(format!("https://{a}"));
-        }
-        if let Some(a) = self.dtls.as_ref().and_then(ServiceHandle::local_addr) {
-            out.push(format!("coaps://{a}"));
-        }
-        out
-    }
-
-    /// Stops both listeners and waits until every connection (and store handle) is gone.
-    pub async fn shutdown(self) -> std::io::Result<()> {
-        if let Some(h) = self.tls {
-            h.shutdown().await?;
-        }
-        if let Some(h) = self.dtls {
-            h.shutdown().await?;
-        }
-        Ok(())
-    }
-}
+pub type RunningMaf = Listeners<ServiceHandle>;
 
 /// Starts a MAF from a `role = "maf"` file: the store, first contact through `[service.mef]`
 /// (without it, an unknown KeID is an unknown identity), then the listeners.
@@ -818,9 +820,7 @@ pub async fn start_maf(node: Node) -> Result<RunningMaf, NodeError> {
         return Err(NodeError::WrongRole { expected: "maf" });
     };
     let service = node.service;
-    if service.listen.is_none() && service.listen_dtls.is_none() {
-        return Err(NodeError::Missing("service.listen or service.listenDtls"));
-    }
+    require_listener(&service)?;
     let store = open_store(&service).await?;
     let config = Arc::new(config);
     let lifetime = Lifespan::from_secs(service.key_lifetime.unwrap_or(DEFAULT_KC_LIFETIME))
@@ -855,18 +855,11 @@ pub async fn start_maf(node: Node) -> Result<RunningMaf, NodeError> {
             None => s,
         }
     };
-    let tls = match service.listen {
-        Some(addr) => Some(build().bind(addr).await?),
-        None => None,
-    };
-    let dtls = match service.listen_dtls {
-        Some(addr) => Some(
-            build()
-                .bind_dtls(addr)
-                .await
-                .map_err(|e| NodeError::Failed(format!("DTLS listener {addr}: {e}")))?,
-        ),
-        None => None,
-    };
-    Ok(RunningMaf { tls, dtls })
+    bind_listeners(
+        &service,
+        || Ok(build()),
+        |s, addr| s.bind(addr),
+        |s, addr| s.bind_dtls(addr),
+    )
+    .await
 }

@@ -12,7 +12,7 @@ use m2msec::cert::{
     pem_encode, root_of_trust_of, CertBuilder, RootOfTrust, RotHash, SubjectAltName,
 };
 use m2msec::{CertifiedKey, CipherSuite, Credential, SigningKey, UnixTime};
-use m2msec_tokio::config_toml::Uri;
+use m2msec_tokio::config_toml::{Node, Uri};
 use m2msec_tokio::frameworks::registrar::RegistrarEvent;
 use m2msec_tokio::frameworks::Transport;
 use m2msec_tokio::node::{self, NodeError};
@@ -500,6 +500,79 @@ fn bound_row(
     })
 }
 
+/// Where the demo's registrar and MAF listen (TLS and DTLS on the same port).
+#[derive(Clone, Copy)]
+struct Ports {
+    registrar: u16,
+    maf: u16,
+}
+
+/// Associates `entity` with the registrar over `t` (MAF-based: through the MAF) and times it.
+async fn associate_timed(
+    entity: &Node,
+    framework: node::Framework,
+    t: Transport,
+    ports: Ports,
+    what: &str,
+) -> Result<(node::Associated, Duration), Failure> {
+    let maf = (framework == node::Framework::MafBased).then(|| uri(t, ports.maf));
+    let start = Instant::now();
+    let a = node::associate_node(
+        entity,
+        framework,
+        &uri(t, ports.registrar),
+        None,
+        maf.as_ref(),
+    )
+    .await
+    .map_err(nf(what))?;
+    Ok((a, start.elapsed()))
+}
+
+/// A bootstrapped Enrolee's first MAF-based association: the MAF must assign a KmID.
+async fn after_bootstrap_row(
+    enrolee: &Node,
+    t: Transport,
+    ports: Ports,
+    what: &str,
+    framework: &'static str,
+) -> Result<FwRow, Failure> {
+    let (a, elapsed) = associate_timed(enrolee, node::Framework::MafBased, t, ports, what).await?;
+    let km = a.assigned_km_id.clone().ok_or_else(|| {
+        Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
+    })?;
+    bound_row(framework, &a, elapsed, Some(km))
+}
+
+/// Loads the Enrolee of `file` and runs its Security Bootstrap over `t`.
+async fn enrol_row(
+    file: &Path,
+    t: Transport,
+    what: &str,
+    framework: &'static str,
+) -> Result<(Node, FwRow), Failure> {
+    let enrolee = node::load(file).map_err(nf("Enrolee"))?;
+    let start = Instant::now();
+    let e = node::enrol_node(&enrolee, None).await.map_err(nf(what))?;
+    let id = match &enrolee.config {
+        m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
+            .bootstrap()
+            .map(|b| b.instruction().enrolee_id().as_str().to_owned())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let row = FwRow {
+        framework,
+        transport: e.transport,
+        suite: e.enrolment.suite,
+        identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
+        key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
+        elapsed: start.elapsed(),
+    };
+    debug_assert_eq!(e.transport, t);
+    Ok((enrolee, row))
+}
+
 /// Starts MEF, MAF and registrar from files in a temporary directory and runs every PSK
 /// framework over TLS and DTLS against them; the registrar's own reports are checked against
 /// the clients' view.
@@ -527,42 +600,20 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
     let entity_a = node::load(&files.entity_a).map_err(nf("Entity A"))?;
     let mut rows = Vec::new();
     let transports = [Transport::Tls, Transport::Dtls];
+    let ports = Ports {
+        registrar: p_reg,
+        maf: p_maf,
+    };
 
     for t in transports {
-        let start = Instant::now();
-        let a = node::associate_node(
-            &entity_a,
-            node::Framework::PreProvisioned,
-            &uri(t, p_reg),
-            None,
-            None,
-        )
-        .await
-        .map_err(nf("pre-provisioned"))?;
-        rows.push(bound_row("pre-provisioned", &a, start.elapsed(), None)?);
+        let framework = node::Framework::PreProvisioned;
+        let (a, elapsed) =
+            associate_timed(&entity_a, framework, t, ports, "pre-provisioned").await?;
+        rows.push(bound_row("pre-provisioned", &a, elapsed, None)?);
     }
     for (i, t) in transports.into_iter().enumerate() {
-        let enrolee = node::load(&files.enrolees[i]).map_err(nf("Enrolee"))?;
-        let start = Instant::now();
-        let e = node::enrol_node(&enrolee, None)
-            .await
-            .map_err(nf("bootstrap"))?;
-        let id = match &enrolee.config {
-            m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
-                .bootstrap()
-                .map(|b| b.instruction().enrolee_id().as_str().to_owned())
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        rows.push(FwRow {
-            framework: "bootstrap-psk",
-            transport: e.transport,
-            suite: e.enrolment.suite,
-            identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
-            key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
-            elapsed: start.elapsed(),
-        });
-        debug_assert_eq!(e.transport, t);
+        let (_, row) = enrol_row(&files.enrolees[i], t, "bootstrap", "bootstrap-psk").await?;
+        rows.push(row);
     }
     let km_a = match &entity_a.config {
         m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
@@ -577,44 +628,14 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
         _ => String::new(),
     };
     for t in transports {
-        let start = Instant::now();
-        let a = node::associate_node(
-            &entity_a,
-            node::Framework::MafBased,
-            &uri(t, p_reg),
-            None,
-            Some(&uri(t, p_maf)),
-        )
-        .await
-        .map_err(nf("maf-based"))?;
-        rows.push(bound_row(
-            "maf-based",
-            &a,
-            start.elapsed(),
-            Some(km_a.clone()),
-        )?);
+        let framework = node::Framework::MafBased;
+        let (a, elapsed) = associate_timed(&entity_a, framework, t, ports, "maf-based").await?;
+        rows.push(bound_row("maf-based", &a, elapsed, Some(km_a.clone()))?);
     }
     for (i, t) in transports.into_iter().enumerate() {
         let enrolee = node::load(&files.enrolees[i]).map_err(nf("Enrolee"))?;
-        let start = Instant::now();
-        let a = node::associate_node(
-            &enrolee,
-            node::Framework::MafBased,
-            &uri(t, p_reg),
-            None,
-            Some(&uri(t, p_maf)),
-        )
-        .await
-        .map_err(nf("maf-based after bootstrap"))?;
-        let km = a.assigned_km_id.clone().ok_or_else(|| {
-            Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
-        })?;
-        rows.push(bound_row(
-            "maf-after-bootstrap",
-            &a,
-            start.elapsed(),
-            Some(km),
-        )?);
+        let what = "maf-based after bootstrap";
+        rows.push(after_bootstrap_row(&enrolee, t, ports, what, "maf-after-bootstrap").await?);
     }
 
     // Certificate-based associations (8.2.2.2): X.509 (leaf + CA) and a raw public key.
@@ -624,68 +645,25 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
     ] {
         let entity = node::load(file).map_err(nf(framework))?;
         for t in transports {
-            let start = Instant::now();
-            let a = node::associate_node(
-                &entity,
-                node::Framework::Certificate,
-                &uri(t, p_reg),
-                None,
-                None,
-            )
-            .await
-            .map_err(nf(framework))?;
+            let (a, elapsed) =
+                associate_timed(&entity, node::Framework::Certificate, t, ports, framework).await?;
             if a.registrar.framework.as_str() != "certificate-based" {
                 return Err(Failure(format!(
                     "demo {framework}: the registrar saw {}",
                     a.registrar.framework
                 )));
             }
-            rows.push(bound_row(framework, &a, start.elapsed(), None)?);
+            rows.push(bound_row(framework, &a, elapsed, None)?);
         }
     }
     // Certificate-Based Security Bootstrap (8.3.2.2), then the MAF-based association with the
     // Km it yields (first contact with the KeID).
     for (i, t) in transports.into_iter().enumerate() {
-        let enrolee = node::load(&files.cert_enrolees[i]).map_err(nf("Enrolee"))?;
-        let start = Instant::now();
-        let e = node::enrol_node(&enrolee, None)
-            .await
-            .map_err(nf("bootstrap-cert"))?;
-        let id = match &enrolee.config {
-            m2msec_tokio::config_toml::Config::EndPoint(ep) => ep
-                .bootstrap()
-                .map(|b| b.instruction().enrolee_id().as_str().to_owned())
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        rows.push(FwRow {
-            framework: "bootstrap-cert",
-            transport: e.transport,
-            suite: e.enrolment.suite,
-            identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
-            key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
-            elapsed: start.elapsed(),
-        });
-        debug_assert_eq!(e.transport, t);
-        let start = Instant::now();
-        let a = node::associate_node(
-            &enrolee,
-            node::Framework::MafBased,
-            &uri(t, p_reg),
-            None,
-            Some(&uri(t, p_maf)),
-        )
-        .await
-        .map_err(nf("maf-based after certificate bootstrap"))?;
-        let km = a.assigned_km_id.clone().ok_or_else(|| {
-            Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
-        })?;
-        rows.push(bound_row(
-            "maf-after-cert-boot",
-            &a,
-            start.elapsed(),
-            Some(km),
-        )?);
+        let file = &files.cert_enrolees[i];
+        let (enrolee, row) = enrol_row(file, t, "bootstrap-cert", "bootstrap-cert").await?;
+        rows.push(row);
+        let what = "maf-based after certificate bootstrap";
+        rows.push(after_bootstrap_row(&enrolee, t, ports, what, "maf-after-cert-boot").await?);
     }
 
     // Every association the clients saw must have been reported by the registrar, bound alike.
