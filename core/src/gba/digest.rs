@@ -342,8 +342,9 @@ fn push_token(out: &mut String, name: &str, value: &str) {
     out.push_str(value);
 }
 
+/// Every header value starts as exactly `"Digest "`; later parameters get a separator.
 fn push_sep(out: &mut String) {
-    if !out.ends_with("Digest ") {
+    if out.len() > "Digest ".len() {
         out.push_str(", ");
     }
 }
