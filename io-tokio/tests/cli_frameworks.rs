@@ -18,13 +18,9 @@
 //! carries the same framework, transport, suite, bound identity, key identifier and deadline.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use m2msec::keys::{IdKind, KeyId, Km};
 use m2msec_tokio::frameworks::maf::{register_key, retrieve_key, MafCredentials};
@@ -34,7 +30,9 @@ use m2msec_tokio::node::KM_SLOT;
 use m2msec_tokio::store::{AsyncKeyStore, Kek, RedbKeyStore};
 use tokio::time::timeout;
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+mod common;
+use common::{finish, free_port, now, Run, Server, TempDir, BIN, LIMIT};
+
 const MEF: &str = "mef.example.com";
 const MAF_ID: &str = "maf.example.com";
 /// The MAF's PSK at the MEF (fetchCredentials).
@@ -66,227 +64,16 @@ const ID_C: &str = "/id-asn-c";
 const KM_C_ID: &str = "asn-c.km1@maf.example.com";
 const KM_C: [u8; 32] = [0x61; 32];
 const SUITES: [&str; 2] = ["TLS_PSK_WITH_AES_128_CCM", "TLS_PSK_WITH_AES_128_CCM_8"];
-const LIMIT: Duration = Duration::from_secs(20);
-
 // ---------------------------------------------------------------------------------------------
-// Temporary files, processes
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let mut rnd = [0u8; 8];
-        getrandom::getrandom(&mut rnd).unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "m2msec-cli-fw-{name}-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(rnd)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A port free on 127.0.0.1 for both TCP and UDP right now (for a server another file must name
-/// before it starts, or one restarted on the same address).
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+// Processes
 
 /// A port nothing listens on (a placeholder in a file).
 fn closed_port() -> u16 {
     free_port()
 }
 
-/// Reads a child's pipe into a shared buffer.
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = Arc::clone(&buf);
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = r.read(&mut chunk) {
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn text(buf: &Mutex<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
-}
-
-/// Waits at most [`LIMIT`] for `child` to exit; kills it and fails if it does not.
-fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let end = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A running `m2msec mef|maf|registrar` listening on TLS and DTLS; SIGKILLed when dropped.
-struct Server {
-    role: &'static str,
-    child: Child,
-    tls: SocketAddr,
-    dtls: SocketAddr,
-    /// stdout lines after the `listening:` ones.
-    lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Server {
-    /// Starts `m2msec <role> --config <config>` and waits for both `listening:` lines.
-    fn start(role: &'static str, config: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args([role, "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn m2msec {role}: {e}"));
-        let stderr = collect(child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut tls, mut dtls) = (None, None);
-        let end = Instant::now() + LIMIT;
-        while tls.is_none() || dtls.is_none() {
-            match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening: https://") {
-                        tls = Some(a.parse().expect("TLS address"));
-                    } else if let Some(a) = line.strip_prefix("listening: coaps://") {
-                        dtls = Some(a.parse().expect("DTLS address"));
-                    } else {
-                        panic!("unexpected {role} output line {line:?}");
-                    }
-                }
-                Err(_) => {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        thread::sleep(Duration::from_millis(50));
-                        panic!("m2msec {role} exited with {status}: {}", text(&stderr));
-                    }
-                    if Instant::now() >= end {
-                        let _ = child.kill();
-                        panic!("m2msec {role} did not listen: {}", text(&stderr));
-                    }
-                }
-            }
-        }
-        Self {
-            role,
-            child,
-            tls: tls.unwrap(),
-            dtls: dtls.unwrap(),
-            lines,
-            stderr,
-        }
-    }
-
-    fn https(&self) -> String {
-        format!("https://127.0.0.1:{}", self.tls.port())
-    }
-
-    fn coaps(&self) -> String {
-        format!("coaps://127.0.0.1:{}", self.dtls.port())
-    }
-
-    /// The next stdout line (a registrar event).
-    fn next_line(&self) -> String {
-        self.lines.recv_timeout(LIMIT).unwrap_or_else(|_| {
-            panic!(
-                "no line from m2msec {} within {LIMIT:?}: {}",
-                self.role,
-                text(&self.stderr)
-            )
-        })
-    }
-
-    /// Fails if a line arrives within `wait`.
-    fn no_line(&self, wait: Duration) {
-        if let Ok(line) = self.lines.recv_timeout(wait) {
-            panic!("unexpected m2msec {} line {line:?}", self.role);
-        }
-    }
-
-    /// Sends SIGTERM, checks the exit status is 0 and nothing was printed as an error.
-    fn sigterm(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -TERM failed");
-        let what = format!("m2msec {} after SIGTERM", self.role);
-        let status = wait_exit(&mut self.child, &what);
-        thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
-        let err = text(&self.stderr);
-        assert_eq!(status.code(), Some(0), "{what}: {err}");
-        assert!(!err.contains("error:"), "{what}: {err}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The outcome of one client command.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(args: &[&str], config: &Path) -> Run {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg(args[0])
         .arg("--config")
         .arg(config)
@@ -296,20 +83,7 @@ fn run(args: &[&str], config: &Path) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn m2msec");
-    let what = format!("m2msec {}", args.join(" "));
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_exit(&mut child, &what);
-    // The readers drop their handle at EOF, which follows the exit.
-    let end = Instant::now() + Duration::from_secs(2);
-    while Arc::strong_count(&stdout) + Arc::strong_count(&stderr) > 2 && Instant::now() < end {
-        thread::sleep(Duration::from_millis(5));
-    }
-    Run {
-        code: status.code(),
-        stdout: text(&stdout),
-        stderr: text(&stderr),
-    }
+    finish(child, &format!("m2msec {}", args.join(" ")))
 }
 
 /// `m2msec associate --config <config> --framework <framework> --to <to> [extra...]`.

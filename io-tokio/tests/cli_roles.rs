@@ -7,13 +7,9 @@
 //! with the one the Enrolee derived and stored) and, once the MEF has stopped, by opening its
 //! redb store here and counting and authenticating every record.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use m2msec::keys::{self, Ke, KeyId, Km};
 use m2msec::{ClientPsk, Psk};
@@ -22,7 +18,9 @@ use m2msec_tokio::node::{stored_enrolment, KM_SLOT};
 use m2msec_tokio::store::{AsyncKeyStore, Kek, RedbKeyStore};
 use tokio::time::timeout;
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+mod common;
+use common::{finish, now, Run, Server, TempDir, BIN, LIMIT};
+
 const MEF: &str = "mef.example.com";
 const MAF_ID: &str = "maf.example.com";
 const MAF_URI: &str = "https://localhost:7002";
@@ -39,48 +37,6 @@ const KPM: [u8; 32] = [0x11; 32];
 const ENROLEE: &str = "/id-mn-e";
 /// One day, the MEF's keyLifetime.
 const KEY_LIFETIME: u64 = 86_400;
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let mut rnd = [0u8; 8];
-        getrandom::getrandom(&mut rnd).unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "m2msec-cli-roles-{name}-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(rnd)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// A MEF file: the Enrolee [`ENROLEE`] provisioned for [`MAF_ID`]; both MAFs in the directory;
 /// TLS and DTLS on ephemeral ports; `service_store` is the `store = ...` line, or empty.
 fn mef_toml(service_store: &str) -> String {
@@ -187,131 +143,6 @@ masterCredentialExpiry = {expiry}
     }
 }
 
-/// Reads a child's pipe into a shared buffer.
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = Arc::clone(&buf);
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = r.read(&mut chunk) {
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn text(buf: &Mutex<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
-}
-
-/// Waits at most [`LIMIT`] for `child` to exit; kills it and fails if it does not.
-fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let end = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A running `m2msec mef`; SIGKILLed when dropped.
-struct MefProc {
-    child: Child,
-    tls: SocketAddr,
-    dtls: SocketAddr,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl MefProc {
-    /// Starts the MEF and waits for both `listening:` lines.
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["mef", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn m2msec mef");
-        let stderr = collect(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut tls, mut dtls) = (None, None);
-        let end = Instant::now() + LIMIT;
-        while tls.is_none() || dtls.is_none() {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening: https://") {
-                        tls = Some(a.parse().expect("TLS address"));
-                    } else if let Some(a) = line.strip_prefix("listening: coaps://") {
-                        dtls = Some(a.parse().expect("DTLS address"));
-                    } else {
-                        panic!("unexpected MEF output line {line:?}");
-                    }
-                }
-                Err(_) => {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        thread::sleep(Duration::from_millis(50));
-                        panic!("m2msec mef exited with {status}: {}", text(&stderr));
-                    }
-                    if Instant::now() >= end {
-                        let _ = child.kill();
-                        panic!("m2msec mef did not listen: {}", text(&stderr));
-                    }
-                }
-            }
-        }
-        Self {
-            child,
-            tls: tls.unwrap(),
-            dtls: dtls.unwrap(),
-            stderr,
-        }
-    }
-
-    /// Sends SIGTERM and returns the exit status.
-    fn sigterm(mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -TERM failed");
-        let status = wait_exit(&mut self.child, "m2msec mef after SIGTERM");
-        thread::sleep(Duration::from_millis(50)); // let the stderr reader drain
-        let err = text(&self.stderr);
-        assert!(!err.contains("error:"), "MEF stderr after SIGTERM: {err}");
-        status
-    }
-}
-
-impl Drop for MefProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The outcome of one `m2msec enrol`.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run_enrol(config: &Path, mef: Option<&str>) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.args(["enrol", "--config"]).arg(config);
@@ -325,23 +156,6 @@ fn run_enrol(config: &Path, mef: Option<&str>) -> Run {
         .spawn()
         .expect("spawn m2msec enrol");
     finish(child, "m2msec enrol")
-}
-
-/// Waits for `child` to exit and collects its whole output.
-fn finish(mut child: Child, what: &str) -> Run {
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_exit(&mut child, what);
-    // The readers drop their handle at EOF, which follows the exit.
-    let end = Instant::now() + Duration::from_secs(2);
-    while Arc::strong_count(&stdout) + Arc::strong_count(&stderr) > 2 && Instant::now() < end {
-        thread::sleep(Duration::from_millis(5));
-    }
-    Run {
-        code: status.code(),
-        stdout: text(&stdout),
-        stderr: text(&stderr),
-    }
 }
 
 /// A refusal: exit status 1, nothing on stdout, one `error:` line on stderr; returns it.
@@ -475,7 +289,7 @@ const STORE: &str = "store = \"mef.redb\"";
 #[tokio::test]
 async fn enrol_over_tls_and_dtls_prints_the_contract_line() {
     let dir = TempDir::new("contract");
-    let mef = MefProc::start(&dir.write("mef.toml", &mef_toml(STORE)));
+    let mef = Server::start("mef", &dir.write("mef.toml", &mef_toml(STORE)));
 
     // TLS through the file's mefUri (a DNS name: also the SNI).
     let uri = format!("https://localhost:{}", mef.tls.port());
@@ -505,14 +319,14 @@ async fn enrol_over_tls_and_dtls_prints_the_contract_line() {
     // The first Enrolment is still valid at the MEF.
     assert_eq!(released(mef.tls, &ke_id).await.unwrap(), km);
 
-    assert_eq!(mef.sigterm().code(), Some(0));
+    assert_eq!(mef.sigterm_status().code(), Some(0));
     assert_eq!(mef_records(dir.path("mef.redb")).await, 2);
 }
 
 #[tokio::test]
 async fn refusals_exit_1_and_leave_the_stored_keys_unchanged() {
     let dir = TempDir::new("refusals");
-    let mef = MefProc::start(&dir.write("mef.toml", &mef_toml(STORE)));
+    let mef = Server::start("mef", &dir.write("mef.toml", &mef_toml(STORE)));
     let uri = format!("https://localhost:{}", mef.tls.port());
     let good = dir.write("enrolee.toml", &Enrolee::new(uri.clone()).toml());
     let first = enrolled(&run_enrol(&good, None));
@@ -547,7 +361,7 @@ async fn refusals_exit_1_and_leave_the_stored_keys_unchanged() {
     assert_eq!(km_after, km);
 
     // The MEF stored nothing for the refused attempts.
-    assert_eq!(mef.sigterm().code(), Some(0));
+    assert_eq!(mef.sigterm_status().code(), Some(0));
     assert_eq!(mef_records(dir.path("mef.redb")).await, 1);
 }
 
@@ -618,17 +432,17 @@ async fn mef_restart_between_enrolments_keeps_the_first_key() {
         &Enrolee::new("https://mef.example.com:1".into()).toml(),
     );
 
-    let mef = MefProc::start(&mef_file);
+    let mef = Server::start("mef", &mef_file);
     let first = enrolled(&run_enrol(
         &enrolee_file,
         Some(&format!("https://localhost:{}", mef.tls.port())),
     ));
     let (ke_id1, _, km1) = enrolee_keys(dir.path("enrolee.redb")).await;
     assert_eq!(ke_id1.as_str(), first.ke_id);
-    assert_eq!(mef.sigterm().code(), Some(0));
+    assert_eq!(mef.sigterm_status().code(), Some(0));
 
     // Restarted on the same store (new ports).
-    let mef = MefProc::start(&mef_file);
+    let mef = Server::start("mef", &mef_file);
     assert_eq!(released(mef.tls, &ke_id1).await.unwrap(), km1);
     let second = enrolled(&run_enrol(
         &enrolee_file,
@@ -640,7 +454,7 @@ async fn mef_restart_between_enrolments_keeps_the_first_key() {
     assert_ne!(ke_id1, ke_id2);
     assert_eq!(released(mef.tls, &ke_id1).await.unwrap(), km1);
     assert_eq!(released(mef.tls, &ke_id2).await.unwrap(), km2);
-    assert_eq!(mef.sigterm().code(), Some(0));
+    assert_eq!(mef.sigterm_status().code(), Some(0));
     assert_eq!(mef_records(dir.path("mef.redb")).await, 2);
 }
 
@@ -649,17 +463,17 @@ async fn sigterm_stops_the_mef_with_status_0() {
     let dir = TempDir::new("sigterm");
     let mef_file = dir.write("mef.toml", &mef_toml(STORE));
     // Idle.
-    let mef = MefProc::start(&mef_file);
-    let status = mef.sigterm();
+    let mef = Server::start("mef", &mef_file);
+    let status = mef.sigterm_status();
     assert!(status.success(), "{status}");
     assert_eq!(status.code(), Some(0));
     // After serving, the store is released: a second start opens it again.
-    let mef = MefProc::start(&mef_file);
+    let mef = Server::start("mef", &mef_file);
     let uri = format!("https://localhost:{}", mef.tls.port());
     let f = dir.write("enrolee.toml", &Enrolee::new(uri).toml());
     enrolled(&run_enrol(&f, None));
     let (ke_id, _, _) = enrolee_keys(dir.path("enrolee.redb")).await;
     assert!(released(mef.tls, &ke_id).await.is_ok());
-    assert_eq!(mef.sigterm().code(), Some(0));
+    assert_eq!(mef.sigterm_status().code(), Some(0));
     assert_eq!(mef_records(dir.path("mef.redb")).await, 1);
 }

@@ -11,13 +11,10 @@
 //! (every record authenticates, every acknowledged Ke is there byte for byte). Unacknowledged
 //! Enrolments in flight at a kill may or may not be stored; nothing is asserted about them.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use m2msec::frameworks::config::{BootstrapCredential, BootstrapInstruction, EnroleeBootstrap};
@@ -28,7 +25,9 @@ use m2msec_tokio::frameworks::mef::{enrol, fetch_km, Enrolment};
 use m2msec_tokio::store::{AsyncKeyStore, Kek, RedbKeyStore};
 use tokio::time::timeout;
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+mod common;
+use common::{KillProc, TempDir, LIMIT};
+
 const MEF: &str = "mef.example.com";
 const MAF_ID: &str = "maf.example.com";
 const MAF_URI: &str = "https://localhost:7002";
@@ -48,36 +47,6 @@ const ROUNDS: usize = 3;
 const KILLS_PER_ROUND: usize = 3;
 /// Concurrent Enrolee tasks while the MEF is killed.
 const WRITERS: usize = 6;
-/// Bound on any single wait (process start, one client operation).
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let mut rnd = [0u8; 8];
-        getrandom::getrandom(&mut rnd).unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "m2msec-crash-{name}-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(rnd)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn random_below(n: u64) -> u64 {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).unwrap();
@@ -119,107 +88,12 @@ fn maf_psk() -> ClientPsk {
     ClientPsk::new(MAF_PSK_ID.as_bytes(), Psk::new(&MAF_PSK).unwrap()).unwrap()
 }
 
-/// A running `m2msec mef`; SIGKILLed when dropped.
-struct MefProc {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl MefProc {
-    /// Starts the MEF and waits for its `listening: https://ADDR` line.
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["mef", "--config"])
-            .arg(config)
-            .args(["--log", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn m2msec mef");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        {
-            let mut err = child.stderr.take().unwrap();
-            let buf = Arc::clone(&stderr);
-            thread::spawn(move || {
-                let mut chunk = [0u8; 4096];
-                while let Ok(n @ 1..) = err.read(&mut chunk) {
-                    buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut mef = Self {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            stderr,
-        };
-        let end = Instant::now() + LIMIT;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening: https://") {
-                        mef.addr = a.parse().expect("listening address");
-                        return mef;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(status) = mef.child.try_wait().unwrap() {
-                        panic!(
-                            "m2msec mef exited with {status} before listening: {}",
-                            mef.stderr()
-                        );
-                    }
-                    assert!(
-                        Instant::now() < end,
-                        "m2msec mef did not listen: {}",
-                        mef.stderr()
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = mef.child.wait();
-                    panic!("m2msec mef closed stdout: {}", mef.stderr());
-                }
-            }
-        }
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reaps the process.
-    fn sigkill(mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(!status.success(), "killed MEF exited successfully");
-    }
-}
-
-impl Drop for MefProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An acknowledged Enrolment and the Enrolee it belongs to.
 type Acked = (usize, Enrolment);
 
 /// Runs Enrolments from [`WRITERS`] tasks against `mef`, SIGKILLs it after `delay` while they
 /// run, and returns the acknowledged ones and how many were cut off by the kill.
-async fn enrol_until_killed(mef: MefProc, delay: Duration) -> (Vec<Acked>, usize) {
+async fn enrol_until_killed(mef: KillProc, delay: Duration) -> (Vec<Acked>, usize) {
     let addr = mef.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -334,7 +208,7 @@ async fn acknowledged_enrolments_survive_sigkill_of_the_mef() {
         std::fs::write(&config, mef_toml()).unwrap();
         let mut acked: Vec<Acked> = Vec::new();
         let mut cut_off = 0;
-        let mut mef = MefProc::start(&config);
+        let mut mef = KillProc::start("mef", &config);
         for kill in 0..KILLS_PER_ROUND {
             // 200-600 ms, spread over the kills of a round, plus jitter.
             let step = 400 / KILLS_PER_ROUND as u64;
@@ -344,7 +218,7 @@ async fn acknowledged_enrolments_survive_sigkill_of_the_mef() {
             cut_off += failed;
 
             // Restart on the same store: it must open (no corruption) and serve.
-            mef = MefProc::start(&config);
+            mef = KillProc::start("mef", &config);
             let all = Arc::new(std::mem::take(&mut acked));
             check_released(mef.addr, &all).await;
             acked = Arc::try_unwrap(all).unwrap_or_else(|_| unreachable!());

@@ -13,13 +13,10 @@
 //! acknowledged Kc is there byte for byte). Registrations cut off by a kill may or may not be
 //! stored; nothing is asserted about them.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use m2msec::keys::{Kc, KeyId, Km};
@@ -28,7 +25,9 @@ use m2msec_tokio::frameworks::maf::{register_key, retrieve_key, MafCredentials};
 use m2msec_tokio::store::{AsyncKeyStore, Kek, RedbKeyStore};
 use tokio::time::timeout;
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+mod common;
+use common::{now, KillProc, TempDir, LIMIT};
+
 const MAF_ID: &str = "maf.example.com";
 const KEK: [u8; 32] = [0x44; 32];
 /// The Entity As registering keys: (IdA, KmID, Km).
@@ -44,47 +43,10 @@ const KM_B: [u8; 32] = [0x4b; 32];
 const KILLS: usize = 6;
 /// Concurrent Entity A tasks while the MAF is killed.
 const WRITERS: usize = 6;
-/// Bound on any single wait (process start, one client operation).
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let mut rnd = [0u8; 8];
-        getrandom::getrandom(&mut rnd).unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "m2msec-crash-maf-{name}-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(rnd)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn random_below(n: u64) -> u64 {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).unwrap();
     u64::from_le_bytes(b) % n
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// A MAF file: every client of [`CLIENTS`] may register keys for [`ID_B`], which may retrieve
@@ -129,101 +91,6 @@ fn client_creds(i: usize) -> MafCredentials {
     creds(id, km_id, km)
 }
 
-/// A running `m2msec maf`; SIGKILLed when dropped.
-struct MafProc {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl MafProc {
-    /// Starts the MAF and waits for its `listening: https://ADDR` line.
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["maf", "--config"])
-            .arg(config)
-            .args(["--log", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn m2msec maf");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        {
-            let mut err = child.stderr.take().unwrap();
-            let buf = Arc::clone(&stderr);
-            thread::spawn(move || {
-                let mut chunk = [0u8; 4096];
-                while let Ok(n @ 1..) = err.read(&mut chunk) {
-                    buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut maf = Self {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            stderr,
-        };
-        let end = Instant::now() + LIMIT;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening: https://") {
-                        maf.addr = a.parse().expect("listening address");
-                        return maf;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(status) = maf.child.try_wait().unwrap() {
-                        panic!(
-                            "m2msec maf exited with {status} before listening: {}",
-                            maf.stderr()
-                        );
-                    }
-                    assert!(
-                        Instant::now() < end,
-                        "m2msec maf did not listen: {}",
-                        maf.stderr()
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = maf.child.wait();
-                    panic!("m2msec maf closed stdout: {}", maf.stderr());
-                }
-            }
-        }
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reaps the process.
-    fn sigkill(mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(!status.success(), "killed MAF exited successfully");
-    }
-}
-
-impl Drop for MafProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An acknowledged Key Registration: the client (index into [`CLIENTS`]), KcID, Kc and the
 /// granted expiry.
 type Acked = (usize, KeyId, Kc, u64);
@@ -241,7 +108,7 @@ async fn register_once(addr: SocketAddr, who: usize) -> Result<Acked, String> {
 
 /// Runs Key Registrations from [`WRITERS`] tasks against `maf`, SIGKILLs it after `delay` while
 /// they run, and returns the acknowledged ones and how many were cut off by the kill.
-async fn register_until_killed(maf: MafProc, delay: Duration) -> (Vec<Acked>, usize) {
+async fn register_until_killed(maf: KillProc, delay: Duration) -> (Vec<Acked>, usize) {
     let addr = maf.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -338,7 +205,7 @@ async fn acknowledged_key_registrations_survive_sigkill_of_the_maf() {
     std::fs::write(&config, maf_toml()).unwrap();
     let mut acked: Vec<Acked> = Vec::new();
     let mut cut_off = 0;
-    let mut maf = MafProc::start(&config);
+    let mut maf = KillProc::start("maf", &config);
     for kill in 0..KILLS {
         // 200-600 ms, spread over the kills, plus jitter.
         let step = 400 / KILLS as u64;
@@ -349,7 +216,7 @@ async fn acknowledged_key_registrations_survive_sigkill_of_the_maf() {
         cut_off += failed;
 
         // Restart on the same store: it must open (no corruption) and serve.
-        maf = MafProc::start(&config);
+        maf = KillProc::start("maf", &config);
         let all = Arc::new(std::mem::take(&mut acked));
         check_released(maf.addr, &all).await;
         acked = Arc::try_unwrap(all).unwrap_or_else(|_| unreachable!());
