@@ -65,6 +65,12 @@ pub enum KeyKind {
     Kc,
     /// Kpsa, the Provisioned Secure Connection Key (published TS-0003 10.3.3).
     Kpsa,
+    /// A GBA subscriber at the BSF (TS 33.220): identifier `gba-sub:<IMPI>`, secret
+    /// K ‖ OPc ‖ SQN ‖ flags, targets the GUSS (the NAF FQDNs the subscriber may use).
+    GbaSubscriber,
+    /// A GBA bootstrapping at the BSF: identifier `gba-btid:<B-TID>`, owner the IMPI, secret
+    /// Ks ‖ RAND ‖ bootstrapping time, `not_after` the key lifetime.
+    GbaBootstrapping,
 }
 
 impl KeyKind {
@@ -77,6 +83,8 @@ impl KeyKind {
             Self::Km => 3,
             Self::Kc => 4,
             Self::Kpsa => 5,
+            Self::GbaSubscriber => 6,
+            Self::GbaBootstrapping => 7,
         }
     }
 
@@ -89,6 +97,8 @@ impl KeyKind {
             3 => Self::Km,
             4 => Self::Kc,
             5 => Self::Kpsa,
+            6 => Self::GbaSubscriber,
+            7 => Self::GbaBootstrapping,
             _ => return None,
         })
     }
@@ -607,6 +617,25 @@ mod tests {
             KeySecret::from_key(&[byte; 32]),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn kind_codes_are_stable() {
+        let all = [
+            (KeyKind::Kpm, 1),
+            (KeyKind::Ke, 2),
+            (KeyKind::Km, 3),
+            (KeyKind::Kc, 4),
+            (KeyKind::Kpsa, 5),
+            (KeyKind::GbaSubscriber, 6),
+            (KeyKind::GbaBootstrapping, 7),
+        ];
+        for (kind, code) in all {
+            assert_eq!(kind.code(), code);
+            assert_eq!(KeyKind::from_code(code), Some(kind));
+        }
+        assert_eq!(KeyKind::from_code(0), None);
+        assert_eq!(KeyKind::from_code(8), None);
     }
 
     #[test]

@@ -322,6 +322,30 @@ mod tests {
     }
 
     #[test]
+    fn gba_kinds_round_trip() {
+        let w = Wrapper::new(&Kek::new([1; 32]));
+        for (id, kind) in [
+            ("gba-sub:user@ims.example", KeyKind::GbaSubscriber),
+            (
+                "gba-btid:AAAAAAAAAAAAAAAAAAAAAA==@bsf.example",
+                KeyKind::GbaBootstrapping,
+            ),
+        ] {
+            let r = KeyRecord::new(
+                id,
+                kind,
+                "user@ims.example",
+                UnixTime(u64::MAX),
+                KeySecret::new(&[7; 56]).unwrap(),
+            )
+            .unwrap()
+            .with_targets(["naf.example"])
+            .unwrap();
+            assert_eq!(w.open(id, &w.seal(&r).unwrap()).unwrap(), r);
+        }
+    }
+
+    #[test]
     fn moved_or_edited_records_fail_authentication() {
         let w = Wrapper::new(&Kek::new([1; 32]));
         let v = w.seal(&record("km@maf.example")).unwrap();
