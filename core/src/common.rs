@@ -48,6 +48,7 @@ pub(crate) enum QueuedEvent {
     PskNeeded {
         identity: Vec<u8>,
         server_name: Option<String>,
+        suite: CipherSuite,
     },
     Connected(SessionInfo),
     VerifyPeer(Credential),

@@ -176,6 +176,7 @@ pub(crate) fn handle(
                     cx.events.push_back(QueuedEvent::PskNeeded {
                         identity: identity.to_vec(),
                         server_name: neg.server_name.clone(),
+                        suite: neg.suite,
                     });
                     Ok(ServerState::AwaitingPsk {
                         neg,

@@ -180,6 +180,7 @@ impl<S: Read + Write> TlsStream<S> {
                 Output::Event(Event::PskNeeded {
                     identity,
                     server_name,
+                    ..
                 }) => {
                     let key = lookup
                         .as_mut()

@@ -33,13 +33,14 @@ use m2msec::dtls::{CookieListener, ListenerDecision, MIN_MTU};
 use m2msec::error::ApiMisuse;
 use m2msec::session::Stats;
 use m2msec::{
-    ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo, Transport,
+    CipherSuite, ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo,
+    Transport,
 };
 use tokio::net::{ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep_until, Instant};
 
-use crate::{os_seed, Error};
+use crate::{os_seed, Error, PskRequest};
 
 /// The receive buffer: the largest UDP payload, so no datagram is ever truncated.
 const MAX_DATAGRAM: usize = 64 * 1024;
@@ -64,6 +65,21 @@ pub type PskLookupFuture = Pin<Box<dyn Future<Output = Option<Psk>> + Send>>;
 /// handshake timeout keeps running) while the rest of the socket's peers are served.
 pub type AsyncPskLookup =
     Arc<dyn Fn(Vec<u8>, Option<String>, SocketAddr) -> PskLookupFuture + Send + Sync>;
+
+/// Like [`AsyncPskLookup`], given the whole [`PskRequest`] (with the negotiated cipher suite and
+/// `peer` set): for keys derived per suite, e.g. GBA's NAF keys
+/// ([`DtlsListener::bind_with_request_lookup`]).
+pub type AsyncPskRequestLookup = Arc<dyn Fn(PskRequest) -> PskLookupFuture + Send + Sync>;
+
+/// An [`AsyncPskLookup`] as an [`AsyncPskRequestLookup`].
+fn request_lookup(lookup: AsyncPskLookup) -> AsyncPskRequestLookup {
+    Arc::new(move |r: PskRequest| {
+        let peer = r
+            .peer
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        lookup(r.identity, r.server_name, peer)
+    })
+}
 
 /// Why a connection ended, kept so every later call can report it.
 #[derive(Clone, Debug)]
@@ -92,7 +108,7 @@ struct State {
     /// The handle exists (server: handed to `accept`; client: returned by `connect_dtls`).
     announced: bool,
     /// A `PskNeeded` not answered yet: (identity, server_name).
-    psk_request: Option<(Vec<u8>, Option<String>)>,
+    psk_request: Option<(Vec<u8>, Option<String>, CipherSuite)>,
     /// A deferred certificate decision (`VerifyPeer`) not answered yet.
     verify_request: bool,
     peer_closed: bool,
@@ -143,7 +159,8 @@ impl State {
                 Output::Event(Event::PskNeeded {
                     identity,
                     server_name,
-                }) => self.psk_request = Some((identity, server_name)),
+                    suite,
+                }) => self.psk_request = Some((identity, server_name, suite)),
                 Output::Event(Event::VerifyPeer { .. }) => self.verify_request = true,
                 Output::Event(Event::PeerClosed) => self.peer_closed = true,
                 Output::Event(_) => {}
@@ -656,6 +673,19 @@ impl DtlsListener {
         Self::from_socket_with_lookup(socket, config, mtu, options, Some(lookup))
     }
 
+    /// Like [`bind_with_lookup`](Self::bind_with_lookup), the lookup given the whole
+    /// [`PskRequest`] (identity, SNI, negotiated suite, peer address).
+    pub async fn bind_with_request_lookup(
+        addr: impl ToSocketAddrs,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: AsyncPskRequestLookup,
+    ) -> Result<Self, Error> {
+        let socket = UdpSocket::bind(addr).await?;
+        Self::from_socket_with_request_lookup(socket, config, mtu, options, Some(lookup))
+    }
+
     /// Like [`from_socket`](Self::from_socket), answering deferred key lookups with `lookup`.
     pub fn from_socket_with_lookup(
         socket: UdpSocket,
@@ -663,6 +693,24 @@ impl DtlsListener {
         mtu: usize,
         options: DtlsListenerOptions,
         lookup: Option<AsyncPskLookup>,
+    ) -> Result<Self, Error> {
+        Self::from_socket_with_request_lookup(
+            socket,
+            config,
+            mtu,
+            options,
+            lookup.map(request_lookup),
+        )
+    }
+
+    /// Like [`from_socket_with_lookup`](Self::from_socket_with_lookup), the lookup given the
+    /// whole [`PskRequest`].
+    pub fn from_socket_with_request_lookup(
+        socket: UdpSocket,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: Option<AsyncPskRequestLookup>,
     ) -> Result<Self, Error> {
         if mtu < MIN_MTU {
             return Err(m2msec::Error::from(ApiMisuse::MtuTooSmall).into());
@@ -758,7 +806,7 @@ struct ServerPart {
     options: DtlsListenerOptions,
     accepted: mpsc::Sender<Accepted>,
     shared: Arc<Shared>,
-    lookup: Option<AsyncPskLookup>,
+    lookup: Option<AsyncPskRequestLookup>,
 }
 
 /// The peer bytes the cookie covers: the IP address octets and the port.
@@ -921,7 +969,7 @@ impl Driver {
         }
     }
 
-    fn feed(c: &Arc<Conn>, d: &[u8], out: &mut Outbox, lookup: Option<&AsyncPskLookup>) {
+    fn feed(c: &Arc<Conn>, d: &[u8], out: &mut Outbox, lookup: Option<&AsyncPskRequestLookup>) {
         let mut o = Vec::new();
         {
             let mut st = c.lock();
@@ -933,8 +981,14 @@ impl Driver {
             let r = st.session.handle_input(now, d);
             st.after(r, &mut o);
             match (lookup, st.psk_request.take()) {
-                (Some(lookup), Some((identity, sni))) if st.failed.is_none() => {
-                    tokio::spawn(Self::lookup(c.clone(), lookup(identity, sni, c.peer)));
+                (Some(lookup), Some((identity, server_name, suite))) if st.failed.is_none() => {
+                    let request = PskRequest {
+                        identity,
+                        server_name,
+                        suite,
+                        peer: Some(c.peer),
+                    };
+                    tokio::spawn(Self::lookup(c.clone(), lookup(request)));
                 }
                 (_, request) => {
                     st.psk_request = request;

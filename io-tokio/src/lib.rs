@@ -19,7 +19,8 @@ use std::task::{ready, Context, Poll, Waker};
 use m2msec::cert::{CertError, Credential, PeerCertificateInfo};
 use m2msec::error::ApiMisuse;
 use m2msec::{
-    ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo, Transport,
+    CipherSuite, ClientConfig, Event, Now, Output, Psk, ServerConfig, Session, SessionInfo,
+    Transport,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -30,9 +31,24 @@ pub mod node;
 pub mod store;
 
 pub use dtls::{
-    connect_dtls, Accepted, AsyncPskLookup, DtlsConnection, DtlsListener, DtlsListenerOptions,
-    ListenerStats, PskLookupFuture,
+    connect_dtls, Accepted, AsyncPskLookup, AsyncPskRequestLookup, DtlsConnection, DtlsListener,
+    DtlsListenerOptions, ListenerStats, PskLookupFuture,
 };
+
+/// A deferred key lookup's question (`Event::PskNeeded` of the core): what a server needs to
+/// find or derive the key. The suite is there for keys that depend on it, like a GBA NAF key
+/// (NAF_Id = NAF FQDN || 01 00 01 || the suite's code, D10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PskRequest {
+    /// The client's psk_identity.
+    pub identity: Vec<u8>,
+    /// The SNI host name the client sent.
+    pub server_name: Option<String>,
+    /// The cipher suite the server chose (already sent in its ServerHello).
+    pub suite: CipherSuite,
+    /// The client's address (DTLS listeners; `None` for TLS over a stream).
+    pub peer: Option<std::net::SocketAddr>,
+}
 
 /// Size of the buffers handed to the core and to the transport: one TLS record and then some.
 const BUF: usize = 18 * 1024;
@@ -121,7 +137,7 @@ struct Core {
     plain: Vec<u8>,
     ppos: usize,
     info: Option<SessionInfo>,
-    psk_request: Option<(Vec<u8>, Option<String>)>,
+    psk_request: Option<(Vec<u8>, Option<String>, CipherSuite)>,
     /// A deferred certificate decision not answered yet.
     verify_request: Option<Credential>,
     peer_closed: bool,
@@ -178,7 +194,8 @@ impl Core {
                 Output::Event(Event::PskNeeded {
                     identity,
                     server_name,
-                }) => self.psk_request = Some((identity, server_name)),
+                    suite,
+                }) => self.psk_request = Some((identity, server_name, suite)),
                 Output::Event(Event::VerifyPeer { credential }) => {
                     self.verify_request = Some(credential);
                 }
@@ -289,7 +306,7 @@ fn os_seed() -> Result<[u8; 32], Error> {
 }
 
 /// The lookup used when the caller supplies none: every identity is unknown.
-type NoLookup = fn(Vec<u8>, Option<String>) -> Ready<Option<Psk>>;
+type NoLookup = fn(PskRequest) -> Ready<Option<Psk>>;
 
 /// The type of "no deferred certificate verifier".
 type NoVerify = fn(Credential) -> Ready<Result<PeerCertificateInfo, CertError>>;
@@ -323,7 +340,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
     config: Arc<ServerConfig>,
 ) -> Result<TlsStream<S>, Error> {
-    accept_with_async(io, config, None::<NoLookup>).await
+    accept_with_request(io, config, None::<NoLookup>).await
 }
 
 /// Like [`accept`], answering deferred key lookups (e.g. with `m2msec::config::DeferAll`) by
@@ -337,8 +354,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnMut(&[u8], Option<&str>) -> Option<Psk>,
 {
-    let f = move |id: Vec<u8>, sni: Option<String>| ready(lookup(&id, sni.as_deref()));
-    accept_with_async(io, config, Some(f)).await
+    let f = move |r: PskRequest| ready(lookup(&r.identity, r.server_name.as_deref()));
+    accept_with_request(io, config, Some(f)).await
 }
 
 /// Like [`accept_with`], with an asynchronous lookup (e.g. a database query) given the
@@ -351,6 +368,22 @@ pub async fn accept_with_async<S, F, Fut>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnMut(Vec<u8>, Option<String>) -> Fut,
+    Fut: Future<Output = Option<Psk>>,
+{
+    let lookup = lookup.map(|mut f| move |r: PskRequest| f(r.identity, r.server_name));
+    accept_with_request(io, config, lookup).await
+}
+
+/// Like [`accept_with_async`], the lookup given the whole [`PskRequest`]: identity, SNI and the
+/// negotiated cipher suite (for keys derived per suite, e.g. GBA's NAF keys).
+pub async fn accept_with_request<S, F, Fut>(
+    io: S,
+    config: Arc<ServerConfig>,
+    lookup: Option<F>,
+) -> Result<TlsStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnMut(PskRequest) -> Fut,
     Fut: Future<Output = Option<Psk>>,
 {
     let epoch = std::time::Instant::now();
@@ -406,6 +439,7 @@ where
 {
     let epoch = std::time::Instant::now();
     let session = Session::server(config, Transport::Tls, Now::from_std(epoch), os_seed()?)?;
+    let lookup = lookup.map(|mut f| move |r: PskRequest| f(r.identity, r.server_name));
     handshake(io, Core::new(session, epoch), lookup, Some(verify)).await
 }
 
@@ -417,7 +451,7 @@ async fn handshake<S, F, Fut, V, VFut>(
 ) -> Result<TlsStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnMut(Vec<u8>, Option<String>) -> Fut,
+    F: FnMut(PskRequest) -> Fut,
     Fut: Future<Output = Option<Psk>>,
     V: FnMut(Credential) -> VFut,
     VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
@@ -447,9 +481,17 @@ where
         if core.peer_closed || core.eof {
             return Err(m2msec::Error::UnexpectedEof.into());
         }
-        if let Some((identity, sni)) = core.psk_request.take() {
+        if let Some((identity, server_name, suite)) = core.psk_request.take() {
             let psk = match lookup.as_mut() {
-                Some(f) => f(identity, sni).await,
+                Some(f) => {
+                    f(PskRequest {
+                        identity,
+                        server_name,
+                        suite,
+                        peer: None,
+                    })
+                    .await
+                }
                 None => None,
             };
             let now = core.now();

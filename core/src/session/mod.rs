@@ -39,6 +39,7 @@ use crate::messages::is_dns_name;
 use crate::record::{Deframer, Protection, MAX_PLAINTEXT};
 use crate::secret::Psk;
 use crate::server::{self, ServerState};
+use crate::suites::CipherSuite;
 use crate::time::{Instant, Now};
 
 /// The transport a session runs over.
@@ -72,6 +73,10 @@ pub enum Event<'b> {
         identity: Vec<u8>,
         /// The SNI host name the client sent.
         server_name: Option<String>,
+        /// The cipher suite the server chose (already sent in ServerHello): a key that depends
+        /// on it, like a GBA NAF key (NAF_Id = FQDN || 01 00 01 || suite code, D10), is derived
+        /// with it.
+        suite: CipherSuite,
     },
     /// The handshake completed.
     Connected(SessionInfo),
@@ -714,9 +719,11 @@ impl Session {
             QueuedEvent::PskNeeded {
                 identity,
                 server_name,
+                suite,
             } => Event::PskNeeded {
                 identity,
                 server_name,
+                suite,
             },
             QueuedEvent::Connected(info) => Event::Connected(info),
             QueuedEvent::VerifyPeer(credential) => Event::VerifyPeer { credential },
