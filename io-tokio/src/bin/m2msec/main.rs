@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 mod cert;
 mod fwdemo;
+mod gba;
 mod roles;
 
 /// The exporter label of the oneM2M bootstrap (TS-0003), used by the demo.
@@ -78,6 +79,10 @@ enum Cmd {
     Registrar(roles::ServeArgs),
     /// Associate as Entity A with a registrar (pre-provisioned or MAF-based).
     Associate(roles::AssociateArgs),
+    /// Run a GBA Bootstrapping Server Function (Ub and Zn) until SIGTERM.
+    Bsf(gba::BsfArgs),
+    /// GBA bootstrapping over Ub with a simulated USIM; prints the B-TID and its lifetime.
+    GbaBootstrap(gba::BootstrapArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -263,6 +268,8 @@ fn main() -> ExitCode {
             Cmd::Maf(a) => roles::maf(a).await,
             Cmd::Registrar(a) => roles::registrar(a).await,
             Cmd::Associate(a) => roles::associate(a).await,
+            Cmd::Bsf(a) => gba::bsf(a).await,
+            Cmd::GbaBootstrap(a) => gba::gba_bootstrap(a).await,
         }
     });
     let code = match r {
