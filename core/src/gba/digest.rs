@@ -1152,12 +1152,11 @@ impl UbClient {
             return Err(DigestError::State("no authenticated answer sent"));
         };
         let info = BootstrappingInfo::from_xml(body)?;
-        let prefix = base64_encode(&rand);
-        let ok = info
-            .btid
-            .strip_prefix(prefix.as_str())
-            .and_then(|rest| rest.strip_prefix('@'))
-            .is_some_and(|domain| !domain.is_empty());
+        // The B-TID syntax is kdf's (one parser for the module); its RAND must be this run's.
+        let ok = super::kdf::BTid::parse(&info.btid)
+            .ok()
+            .and_then(|b| b.rand())
+            .is_some_and(|r| r == rand);
         if !ok {
             return Err(DigestError::BadValue("btid"));
         }
@@ -1169,7 +1168,8 @@ impl UbClient {
 // ---------------------------------------------------------------------------------------------
 // BootstrappingInfo (TS 24.109 Annex C).
 
-/// B-TID = base64(RAND) "@" BSF server name (TS 33.220 4.5.2).
+/// B-TID = base64(RAND) "@" BSF server name (TS 33.220 4.5.2), as text without checking the
+/// name; [`super::kdf::BTid::new`] is the checked form.
 #[must_use]
 pub fn btid(rand: &[u8; 16], bsf_fqdn: &str) -> String {
     let mut s = base64_encode(rand);

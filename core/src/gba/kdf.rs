@@ -208,61 +208,14 @@ pub fn ks_int_naf(
     naf_key(GBA_U, ks, rand, impi, naf_id)
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (RFC 4648 section 4).
+/// Standard padded base64 (one implementation for the GBA module: [`super::digest`]'s).
 fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    super::digest::base64_encode(data)
 }
 
-fn b64_value(c: u8) -> Option<u32> {
-    B64.iter()
-        .position(|&x| x == c)
-        .and_then(|p| u32::try_from(p).ok())
-}
-
-/// Strict standard base64 decoding (padded, canonical: unused bits must be zero).
+/// Canonical padded base64, non-empty.
 fn b64_decode(text: &str) -> Option<Vec<u8>> {
-    let t = text.as_bytes();
-    if t.is_empty() || t.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(t.len() / 4 * 3);
-    let groups = t.len() / 4;
-    for (gi, g) in t.chunks(4).enumerate() {
-        let pad = g.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && gi + 1 != groups) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &g[..4 - pad] {
-            n = (n << 6) | b64_value(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let keep = 3 - pad;
-        if bytes[keep..].iter().any(|&b| b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&bytes[..keep]);
-    }
-    Some(out)
+    super::digest::base64_decode(text).filter(|v| !v.is_empty())
 }
 
 /// A bootstrapping transaction identifier `base64(RAND) "@" BSF-FQDN` (TS 33.220 4.5.2).
