@@ -339,6 +339,177 @@ pub struct Node {
     pub config: Config,
     /// The `[service]` section (all fields empty if there was none).
     pub service: Service,
+    /// The `[gba]` section, if any (TS 33.220 settings; not clause 9.1 configuration).
+    pub gba: Option<GbaSection>,
+}
+
+/// The `[gba]` section: the GBA settings of an end-point (TS 33.220, draft 8.2.3.2). Which keys
+/// a role needs is checked by the process that runs it.
+///
+/// ```toml
+/// [gba]
+/// nafFqdn = "in-cse.example.com"   # registrar: its NAF FQDN; Entity A: the registrar's
+/// # Registrar (NAF): Zn
+/// znAddress = "127.0.0.1:7012"     # the BSF's Zn listener (TLS-PSK)
+/// pskIdentity = "in-cse@bsf.example.com"   # the NAF's PSK identity at the BSF
+/// psk = "<64 hex digits>"          # the NAF's PSK at the BSF
+/// flavours = ["gba-me", "gba-u"]   # accepted (default both)
+/// [[gba.peer]]                     # optional IMPI -> IdA mapping (then only these IMPIs)
+/// impi = "ue1@ims.example.com"
+/// otherEntityIdentifier = "/id-ue1"
+/// # Entity A (UE): Ub and the simulated USIM
+/// ubAddress = "127.0.0.1:7011"     # the BSF's Ub listener (HTTP)
+/// bsfFqdn = "bsf.example.com"      # the Digest realm
+/// impi = "ue1@ims.example.com"
+/// k = "<32 hex digits>"
+/// opc = "<32 hex digits>"
+/// suite = "TLS_PSK_WITH_AES_128_CCM"   # the one suite offered (the NAF key depends on it)
+/// thisEntityIdentifier = "/id-ue1" # IdA as the registrar maps the IMPI (default: the IMPI)
+/// ```
+pub struct GbaSection {
+    /// The NAF FQDN.
+    pub naf_fqdn: Option<String>,
+    /// The BSF's Zn address.
+    pub zn_address: Option<std::net::SocketAddr>,
+    /// The NAF's PSK identity at the BSF.
+    pub psk_identity: Option<String>,
+    /// The NAF's PSK at the BSF.
+    pub psk: Option<Zeroizing<Vec<u8>>>,
+    /// Accept GBA_ME.
+    pub accept_me: bool,
+    /// Accept GBA_U.
+    pub accept_uicc: bool,
+    /// IMPI -> IdA.
+    pub peers: Vec<(String, String)>,
+    /// The BSF's Ub address.
+    pub ub_address: Option<std::net::SocketAddr>,
+    /// The BSF's FQDN (Digest realm).
+    pub bsf_fqdn: Option<String>,
+    /// The UE's IMPI.
+    pub impi: Option<String>,
+    /// The USIM's K.
+    pub k: Option<Zeroizing<[u8; 16]>>,
+    /// The USIM's OPc.
+    pub opc: Option<Zeroizing<[u8; 16]>>,
+    /// The suite the UE offers (default TLS_PSK_WITH_AES_128_CCM).
+    pub suite: Option<m2msec::CipherSuite>,
+    /// The UE's IdA as the registrar binds it (its `[[gba.peer]]` mapping; default the IMPI).
+    pub this_entity_identifier: Option<String>,
+}
+
+impl fmt::Debug for GbaSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GbaSection")
+            .field("naf_fqdn", &self.naf_fqdn)
+            .field("zn_address", &self.zn_address)
+            .field("psk_identity", &self.psk_identity)
+            .field("accept_me", &self.accept_me)
+            .field("accept_uicc", &self.accept_uicc)
+            .field("peers", &self.peers)
+            .field("ub_address", &self.ub_address)
+            .field("bsf_fqdn", &self.bsf_fqdn)
+            .field("impi", &self.impi)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GbaDoc {
+    naf_fqdn: Option<String>,
+    zn_address: Option<String>,
+    psk_identity: Option<String>,
+    psk: Option<String>,
+    flavours: Option<Vec<String>>,
+    #[serde(default)]
+    peer: Vec<GbaPeerDoc>,
+    ub_address: Option<String>,
+    bsf_fqdn: Option<String>,
+    impi: Option<String>,
+    k: Option<String>,
+    opc: Option<String>,
+    suite: Option<String>,
+    this_entity_identifier: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GbaPeerDoc {
+    impi: String,
+    other_entity_identifier: String,
+}
+
+fn gba_section(doc: GbaDoc) -> Result<GbaSection, LoadErrorKind> {
+    let bad = |name: &str, what: &str| LoadErrorKind::Syntax(format!("[gba] {name}: {what}"));
+    let addr = |v: Option<String>, name: &str| {
+        v.map(|s| {
+            s.parse()
+                .map_err(|_| bad(name, "not an IP address and port"))
+        })
+        .transpose()
+    };
+    let key16 = |v: Option<String>, name: &str| {
+        v.map(|s| {
+            let mut out = Zeroizing::new([0u8; 16]);
+            hex::decode_to_slice(s.trim(), out.as_mut())
+                .map(|()| out)
+                .map_err(|_| bad(name, "not 32 hex digits"))
+        })
+        .transpose()
+    };
+    let psk = doc
+        .psk
+        .map(|s| {
+            hex::decode(s.trim())
+                .ok()
+                .filter(|k| k.len() == 32)
+                .map(Zeroizing::new)
+                .ok_or_else(|| bad("psk", "not 64 hex digits"))
+        })
+        .transpose()?;
+    let (mut accept_me, mut accept_uicc) = (true, true);
+    if let Some(f) = doc.flavours {
+        accept_me = false;
+        accept_uicc = false;
+        for x in f {
+            match x.as_str() {
+                "gba-me" => accept_me = true,
+                "gba-u" => accept_uicc = true,
+                _ => return Err(bad("flavours", "expected \"gba-me\" or \"gba-u\"")),
+            }
+        }
+    }
+    let suite = doc
+        .suite
+        .map(|s| {
+            m2msec::CipherSuite::ALL
+                .iter()
+                .copied()
+                .find(|c| c.iana_name().eq_ignore_ascii_case(&s))
+                .ok_or_else(|| bad("suite", "not a PSK suite name"))
+        })
+        .transpose()?;
+    Ok(GbaSection {
+        naf_fqdn: doc.naf_fqdn,
+        zn_address: addr(doc.zn_address, "znAddress")?,
+        psk_identity: doc.psk_identity,
+        psk,
+        accept_me,
+        accept_uicc,
+        peers: doc
+            .peer
+            .into_iter()
+            .map(|p| (p.impi, p.other_entity_identifier))
+            .collect(),
+        ub_address: addr(doc.ub_address, "ubAddress")?,
+        bsf_fqdn: doc.bsf_fqdn,
+        impi: doc.impi,
+        k: key16(doc.k, "k")?,
+        opc: key16(doc.opc, "opc")?,
+        suite,
+        this_entity_identifier: doc.this_entity_identifier,
+    })
 }
 
 /// The `[service]` section of a configuration file. Relative paths are resolved against the
@@ -533,7 +704,20 @@ pub fn load_node(path: impl AsRef<Path>, now: Option<UnixTime>) -> Result<Node, 
             service(doc, base).map_err(err)?
         }
     };
-    Ok(Node { config, service })
+    let gba = match table.remove("gba") {
+        None => None,
+        Some(v) => {
+            let doc: GbaDoc = v
+                .try_into()
+                .map_err(|e: toml::de::Error| err(LoadErrorKind::Syntax(e.to_string())))?;
+            Some(gba_section(doc).map_err(err)?)
+        }
+    };
+    Ok(Node {
+        config,
+        service,
+        gba,
+    })
 }
 
 fn service(doc: ServiceDoc, base: &Path) -> Result<Service, LoadErrorKind> {
@@ -831,8 +1015,9 @@ fn parse_inner(text: &str, base: &Path) -> Result<Config, LoadErrorKind> {
         Some(Value::String(s)) => s,
         Some(other) => return Err(LoadErrorKind::Role(Some(other.to_string()))),
     };
-    // The service section is not clause 9.1 configuration: see [`load_node`].
+    // The service and gba sections are not clause 9.1 configuration: see [`load_node`].
     table.remove("service");
+    table.remove("gba");
     let value = Value::Table(table);
     let syntax = |e: toml::de::Error| LoadErrorKind::Syntax(e.to_string());
     match role.as_str() {

@@ -24,16 +24,20 @@ use tokio::net::lookup_host;
 use tokio::sync::mpsc;
 
 use crate::config_toml::{self, Config, LoadError, Node, Service, Uri};
+use crate::frameworks::bsf::bootstrap;
 use crate::frameworks::maf::{
     mef_fetch_km, register_client_via, register_key_via, MafCredentials, MafService,
 };
 use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService, ServiceHandle};
 use crate::frameworks::registrar::{
-    associate_certificate_configured, associate_maf, associate_pre_provisioned, AssociateError,
-    Registrar, RegistrarConnection, RegistrarEvent, RegistrarHandle,
+    associate_certificate_configured, associate_gba, associate_maf, associate_pre_provisioned,
+    AssociateError, GbaNaf, Registrar, RegistrarConnection, RegistrarEvent, RegistrarHandle,
 };
 use crate::frameworks::Transport;
 use crate::store::{AsyncKeyStore, RedbKeyStore};
+use m2msec::gba::kdf::{ks_int_naf, ks_naf, psk_identity, BTid, GbaPrefix, NafId};
+use m2msec::gba::usim::Usim;
+use m2msec::gba::Ks;
 
 /// Default lifetime of an Enrolment Key (and of the Km derived from it): 30 days.
 pub const DEFAULT_KE_LIFETIME: u64 = 30 * 86_400;
@@ -46,6 +50,11 @@ pub const ENROLMENT_SLOT: &str = "enrolment@local";
 /// `owner` = Enrolee-ID, `targets = [KmID or KeID, MAF-ID]` (the PSK identity to use with the
 /// MAF: the KeID until the MAF assigned a KmID), `not_after` = Km expiry.
 pub const KM_SLOT: &str = "km@local";
+
+/// The client store slot of a UE's GBA bootstrapping: `kind = GbaBootstrapping`, `secret = Ks`,
+/// `owner` = IMPI, `targets = [B-TID, hex(RAND)]`, `not_after` = the key lifetime the BSF
+/// announced. While it is valid no new bootstrapping is run.
+pub const GBA_SLOT: &str = "gba@local";
 
 /// Why a role could not be started or a client step failed. Carries no key material.
 #[derive(Debug)]
@@ -502,8 +511,15 @@ pub async fn start_registrar(node: Node) -> Result<RunningRegistrar, NodeError> 
     require_listener(&service)?;
     let config: Arc<EndPointConfig> = Arc::from(ep);
     let (tx, events) = mpsc::channel(1024);
+    let gba = match &node.gba {
+        Some(g) if g.zn_address.is_some() => Some(gba_naf(g)?),
+        _ => None,
+    };
     let build = || -> Result<Registrar, NodeError> {
-        let r = Registrar::from_config(Arc::clone(&config)).with_events(tx.clone());
+        let mut r = Registrar::from_config(Arc::clone(&config)).with_events(tx.clone());
+        if let Some(g) = &gba {
+            r = r.with_gba(g.clone());
+        }
         match (&service.maf_uri, config.maf_credential()) {
             (Some(uri), Some(_)) => r
                 .with_maf(uri.authority.clone(), uri.transport)
@@ -522,6 +538,33 @@ pub async fn start_registrar(node: Node) -> Result<RunningRegistrar, NodeError> 
     Ok(RunningRegistrar { listeners, events })
 }
 
+/// The registrar's NAF settings from `[gba]` (`znAddress`, `pskIdentity`, `psk`, `nafFqdn`).
+fn gba_naf(g: &config_toml::GbaSection) -> Result<GbaNaf, NodeError> {
+    let zn_addr = g.zn_address.ok_or(NodeError::Missing("gba.znAddress"))?;
+    let identity = g
+        .psk_identity
+        .as_deref()
+        .ok_or(NodeError::Missing("gba.pskIdentity"))?;
+    let psk = Psk::new(g.psk.as_deref().ok_or(NodeError::Missing("gba.psk"))?)
+        .map_err(|e| NodeError::Invalid(format!("[gba] psk: {e:?}")))?;
+    let naf_psk = ClientPsk::new(identity.as_bytes(), psk)
+        .map_err(|e| NodeError::Invalid(format!("[gba] pskIdentity: {e:?}")))?;
+    let naf_fqdn = g
+        .naf_fqdn
+        .clone()
+        .ok_or(NodeError::Missing("gba.nafFqdn"))?;
+    NafId::tls_psk(&naf_fqdn, 0)
+        .map_err(|_| NodeError::Invalid(format!("[gba] nafFqdn {naf_fqdn}: not an FQDN")))?;
+    Ok(GbaNaf {
+        zn_addr,
+        naf_psk,
+        naf_fqdn,
+        accept_me: g.accept_me,
+        accept_uicc: g.accept_uicc,
+        peers: g.peers.clone(),
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entity A
 
@@ -536,6 +579,12 @@ pub enum Framework {
     /// checking B against the association's `otherEntityCertificateName` and
     /// `otherEntityRootOfTrust`.
     Certificate,
+    /// GBA-based (draft 8.2.3.2): the NAF key (Ks_NAF, or Ks_int_NAF with `uicc`) of the
+    /// `[gba]` section's bootstrapping, bootstrapping over Ub first unless a valid Ks is stored.
+    Gba {
+        /// GBA_U with Ks_int_NAF (psk_identity prefix `3GPP-bootstrapping-uicc`).
+        uicc: bool,
+    },
 }
 
 impl fmt::Display for Framework {
@@ -544,6 +593,8 @@ impl fmt::Display for Framework {
             Self::PreProvisioned => "pre-provisioned",
             Self::MafBased => "maf-based",
             Self::Certificate => "certificate",
+            Self::Gba { uicc: false } => "gba-me",
+            Self::Gba { uicc: true } => "gba-u",
         })
     }
 }
@@ -568,6 +619,11 @@ pub struct Associated {
     pub assigned_km_id: Option<String>,
     /// The Kc's expiry the MAF granted (MAF-based).
     pub kc_expires: Option<u64>,
+    /// GBA: the B-TID used, and whether this call ran the bootstrapping (false: a stored,
+    /// still valid Ks was reused).
+    pub gba: Option<(String, bool)>,
+    /// The psk_identity_hint the registrar sent (GBA: `3GPP-bootstrapping[-uicc]`).
+    pub identity_hint: Option<String>,
 }
 
 /// How long a Kc is asked for (the MAF may grant less).
@@ -651,6 +707,42 @@ pub async fn associate_node(
             )
             .await
         }
+        Framework::Gba { uicc } => {
+            let gba = node.gba.as_ref().ok_or(NodeError::Missing("gba"))?;
+            let (btid, ks, rand, impi, ran) = gba_bootstrapping(node, gba).await?;
+            let suite = gba.suite.unwrap_or(m2msec::CipherSuite::PskAes128Ccm);
+            let naf_fqdn = gba
+                .naf_fqdn
+                .as_deref()
+                .ok_or(NodeError::Missing("gba.nafFqdn"))?;
+            let naf_id = NafId::tls_psk(naf_fqdn, suite.code())
+                .map_err(|_| NodeError::Invalid(format!("[gba] nafFqdn {naf_fqdn}")))?;
+            let key = if uicc {
+                ks_int_naf(&ks, &rand, &impi, &naf_id)
+            } else {
+                ks_naf(&ks, &rand, &impi, &naf_id)
+            }
+            .map_err(|e| NodeError::Invalid(format!("[gba] {e}")))?;
+            let prefix = if uicc { GbaPrefix::Uicc } else { GbaPrefix::Me };
+            let identity = psk_identity(prefix, &btid);
+            let mut conn = associate_gba(addr, to.transport, &identity, &key, suite)
+                .await
+                .map_err(failed)?;
+            let this = gba.this_entity_identifier.clone().unwrap_or(impi);
+            let mut done = finish(
+                conn_info(&mut conn, &this).await,
+                conn,
+                framework,
+                to,
+                this,
+                None,
+                None,
+                None,
+            )
+            .await?;
+            done.gba = Some((btid.as_str().to_owned(), ran));
+            Ok(done)
+        }
         Framework::MafBased => {
             let target = match peer {
                 Some(p) => p.to_owned(),
@@ -707,8 +799,15 @@ async fn finish(
     kc_expires: Option<u64>,
 ) -> Result<Associated, NodeError> {
     let suite = conn.info().suite;
+    let identity_hint = conn
+        .info()
+        .psk_identity_hint
+        .as_ref()
+        .map(|h| String::from_utf8_lossy(h).into_owned());
     let _ = conn.close().await;
     Ok(Associated {
+        gba: None,
+        identity_hint,
         framework,
         transport: to.transport,
         suite,
@@ -718,6 +817,67 @@ async fn finish(
         assigned_km_id,
         kc_expires,
     })
+}
+
+/// The UE's bootstrapping: the stored one ([`GBA_SLOT`]) while valid and for this IMPI, else a
+/// new run over Ub (stored if the file has a `[service]` store). Returns (B-TID, Ks, RAND,
+/// IMPI, whether a bootstrapping ran).
+pub async fn gba_bootstrapping(
+    node: &Node,
+    gba: &config_toml::GbaSection,
+) -> Result<(BTid, Ks, [u8; 16], String, bool), NodeError> {
+    let impi = gba.impi.clone().ok_or(NodeError::Missing("gba.impi"))?;
+    let store = match node.service.store {
+        Some(_) => Some(open_store(&node.service).await?),
+        None => None,
+    };
+    if let Some(store) = &store {
+        let rec = store
+            .get(GBA_SLOT)
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        if let Some(r) = rec.filter(|r| {
+            r.kind == KeyKind::GbaBootstrapping && r.owner == impi && !r.is_expired(unix_now())
+        }) {
+            if let [btid, rand_hex] = r.targets.as_slice() {
+                let mut rand = [0u8; 16];
+                let key: Option<[u8; 32]> = r.secret.expose().try_into().ok();
+                if let (Ok(btid), Ok(()), Some(key)) = (
+                    BTid::parse(btid),
+                    hex::decode_to_slice(rand_hex, &mut rand),
+                    key,
+                ) {
+                    return Ok((btid, Ks(key), rand, impi, false));
+                }
+            }
+        }
+    }
+    let ub = gba.ub_address.ok_or(NodeError::Missing("gba.ubAddress"))?;
+    let realm = gba
+        .bsf_fqdn
+        .as_deref()
+        .ok_or(NodeError::Missing("gba.bsfFqdn"))?;
+    let k = gba.k.as_ref().ok_or(NodeError::Missing("gba.k"))?;
+    let opc = gba.opc.as_ref().ok_or(NodeError::Missing("gba.opc"))?;
+    let mut usim = Usim::new(k, opc);
+    let b = bootstrap(ub, &impi, realm, &mut usim)
+        .await
+        .map_err(|e| NodeError::Failed(format!("GBA bootstrapping: {e}")))?;
+    if let Some(store) = &store {
+        let rec = record(
+            GBA_SLOT,
+            KeyKind::GbaBootstrapping,
+            &impi,
+            vec![b.btid.as_str().to_owned(), hex::encode(b.rand)],
+            b.lifetime,
+            &b.ks.0,
+        )?;
+        store
+            .put(rec)
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+    }
+    Ok((b.btid.clone(), b.ks.clone(), b.rand, impi, true))
 }
 
 /// The MAF credentials of Entity A: the configured `[mafBased.credential]`, or the Enrolee's

@@ -580,16 +580,20 @@ pub enum AssociationFramework {
     /// Certificate-Based (draft 8.2.2.2): ECDHE-ECDSA with mutual authentication; the key
     /// identifier is the `ni:` hash of Entity A's public key.
     CertificateBased,
+    /// GBA-based (draft 8.2.3.2): `psk_identity` = [prefix (";" | ".")] B-TID, `psk` = the NAF
+    /// key (Ks_NAF / Ks_int_NAF) the registrar, as NAF, fetched from the BSF over Zn.
+    GbaBased,
 }
 
 impl AssociationFramework {
-    /// The wire name: `pre-provisioned`, `maf-based` or `certificate-based`.
+    /// The wire name: `pre-provisioned`, `maf-based`, `certificate-based` or `gba-based`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::PreProvisioned => "pre-provisioned",
             Self::MafBased => "maf-based",
             Self::CertificateBased => "certificate-based",
+            Self::GbaBased => "gba-based",
         }
     }
 }

@@ -36,6 +36,23 @@
 //! certificate with `NoCertificate` (the server requires client authentication). The
 //! configuration refuses two associations with the same name and Root of Trust.
 //!
+//! **GBA-based association (draft 8.2.3.2).** With [`Registrar::with_gba`] the registrar is a
+//! NAF: it sends the psk_identity_hint `3GPP-bootstrapping` (or `3GPP-bootstrapping-uicc` when
+//! it accepts only GBA_U), reads the client's psk_identity with
+//! [`parse_psk_identity`] (`prefix ";" B-TID`, `prefix "." B-TID` or the bare B-TID of
+//! published oneM2M, D10), asks the BSF over Zn ([`zn_fetch`]) for the NAF key of
+//! NAF_Id = [`NafId::tls_psk`]`(naf_fqdn, negotiated suite)` (the lookup learns the suite from
+//! the core's `PskNeeded`) - Ks_NAF for the GBA_ME prefix and a bare B-TID, Ks_int_NAF for the
+//! `-uicc` prefix - and completes the handshake with it. IdA is the IMPI the BSF returned, or,
+//! when [`GbaNaf::peers`] is not empty, the `otherEntityIdentifier` configured for that IMPI
+//! (an IMPI without a mapping is then refused: `NotConfiguredPeer`). Keys are cached per
+//! (B-TID, flavour, suite) until the bootstrapping's lifetime: a repeat needs no Zn request.
+//! Refusals: `GbaUnknownBTid` (the BSF knows no such bootstrapping: unknown, or expired and
+//! deleted), `GbaExpired` (the cached key's lifetime passed), `GbaNafNotAllowed` (the BSF
+//! refused this NAF: not in the subscriber's GUSS, or GBA_U not allowed), `GbaWrongFlavour`
+//! (a prefix of a flavour this NAF does not accept), `Retrieval` (Zn unreachable). Each ends the
+//! handshake with `unknown_psk_identity` (RFC 4279 2: the core's only answer to "no key").
+//!
 //! Over DTLS the listener defers the key lookup to [`DtlsListener::bind_with_lookup`]: the MAF
 //! retrieval runs asynchronously while the socket's other peers are served, and the binding it
 //! found is kept per peer address until the connection is accepted.
@@ -44,6 +61,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -57,6 +75,7 @@ use m2msec::frameworks::config::{
     CertificateAssociation, CertificateCredential, CertificateMatch, EndPointConfig, EntityId,
     ExpiredError, PreProvisionedAssociation,
 };
+use m2msec::gba::kdf::{parse_psk_identity, BTid, GbaPrefix, KsNaf, NafId};
 use m2msec::keys::{IdKind, Kc, KeyId, Kpsa};
 use m2msec::{
     CertDecision, CertError, CertVerifier, CertificateType, CertifiedKey, CipherSuite,
@@ -72,14 +91,15 @@ use zeroize::Zeroizing;
 
 pub use m2msec::frameworks::binding::AssociationFramework as Framework;
 
+use super::bsf::{zn_fetch, ZnError, ZnFlavor};
 use super::maf::{
     now, retrieve_key, retrieve_key_via, server_tls, timed_out, MafClientError, MafCredentials,
     HANDSHAKE_TIMEOUT,
 };
 use super::Transport;
 use crate::{
-    accept_with_async, connect, connect_dtls, Accepted, AsyncPskLookup, DtlsConnection,
-    DtlsListener, DtlsListenerOptions, Error, TlsStream,
+    accept_with_request, connect, connect_dtls, Accepted, AsyncPskRequestLookup, DtlsConnection,
+    DtlsListener, DtlsListenerOptions, Error, PskRequest, TlsStream,
 };
 
 /// The MTU of the registrar's DTLS sessions (fits any IPv6 path).
@@ -305,6 +325,17 @@ pub enum LookupFailure {
     /// A certificate-based handshake completed but no configured association claims it (the
     /// verifier's match was lost: more than its memory of concurrent handshakes).
     NoCertificateMatch,
+    /// GBA: the BSF knows no bootstrapping with this B-TID (unknown, or expired and deleted).
+    GbaUnknownBTid(String),
+    /// GBA: the bootstrapping's lifetime has passed.
+    GbaExpired(String),
+    /// GBA: the BSF refused to release a key to this NAF (not in the subscriber's GUSS, GBA_U
+    /// not allowed for the subscriber, or this NAF not allowed for the NAF_Id).
+    GbaNafNotAllowed(String),
+    /// GBA: the psk_identity's prefix names a flavour (GBA_ME / GBA_U) this NAF does not accept.
+    GbaWrongFlavour(&'static str),
+    /// GBA: Zn failed (transport, malformed answer).
+    Zn(ZnError),
 }
 
 impl LookupFailure {
@@ -319,6 +350,11 @@ impl LookupFailure {
             Self::AssociationExpired(_) => Refusal::AssociationExpired,
             Self::NotConfiguredPeer(_) => Refusal::NotConfiguredPeer,
             Self::NoCertificateMatch => Refusal::CertificateRefused,
+            Self::GbaUnknownBTid(_) => Refusal::GbaUnknownBTid,
+            Self::GbaExpired(_) => Refusal::GbaExpired,
+            Self::GbaNafNotAllowed(_) => Refusal::GbaNafNotAllowed,
+            Self::GbaWrongFlavour(_) => Refusal::GbaWrongFlavour,
+            Self::Zn(_) => Refusal::Retrieval,
         }
     }
 }
@@ -339,6 +375,11 @@ impl fmt::Display for LookupFailure {
             Self::NoCertificateMatch => {
                 f.write_str("no certificate-based association claims the verified certificate")
             }
+            Self::GbaUnknownBTid(b) => write!(f, "no bootstrapping {b} at the BSF"),
+            Self::GbaExpired(b) => write!(f, "bootstrapping {b} expired"),
+            Self::GbaNafNotAllowed(e) => write!(f, "the BSF refused this NAF: {e}"),
+            Self::GbaWrongFlavour(p) => write!(f, "this NAF does not accept {p}"),
+            Self::Zn(e) => write!(f, "Zn: {e}"),
         }
     }
 }
@@ -370,6 +411,14 @@ pub enum Refusal {
     /// No certificate-based association accepts the client's certificate (wrong name, wrong
     /// Root of Trust, expired or broken chain: the error text says which).
     CertificateRefused,
+    /// See [`LookupFailure::GbaUnknownBTid`].
+    GbaUnknownBTid,
+    /// See [`LookupFailure::GbaExpired`].
+    GbaExpired,
+    /// See [`LookupFailure::GbaNafNotAllowed`].
+    GbaNafNotAllowed,
+    /// See [`LookupFailure::GbaWrongFlavour`].
+    GbaWrongFlavour,
 }
 
 fn refusal_of(e: &Error) -> Refusal {
@@ -516,6 +565,60 @@ struct MafAccess {
     creds: MafCredentials,
 }
 
+/// How the registrar acts as a GBA NAF ([`Registrar::with_gba`]). `Debug` redacts the PSK.
+#[derive(Clone)]
+pub struct GbaNaf {
+    /// The BSF's Zn address (TLS-PSK).
+    pub zn_addr: SocketAddr,
+    /// The NAF's own PSK identity and PSK at the BSF.
+    pub naf_psk: ClientPsk,
+    /// The NAF's FQDN (of NAF_Id; the public domain name of the CSE, spec-notes 6.1).
+    pub naf_fqdn: String,
+    /// Whether GBA_ME clients (prefix `3GPP-bootstrapping`, or a bare B-TID) are accepted.
+    pub accept_me: bool,
+    /// Whether GBA_U clients (prefix `3GPP-bootstrapping-uicc`, Ks_int_NAF) are accepted.
+    pub accept_uicc: bool,
+    /// IMPI -> IdA (`otherEntityIdentifier`). Empty: IdA = the IMPI, for any subscriber the
+    /// BSF releases a key for; otherwise only the listed IMPIs are accepted.
+    pub peers: Vec<(String, String)>,
+}
+
+impl fmt::Debug for GbaNaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GbaNaf")
+            .field("zn_addr", &self.zn_addr)
+            .field("naf_fqdn", &self.naf_fqdn)
+            .field("accept_me", &self.accept_me)
+            .field("accept_uicc", &self.accept_uicc)
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GbaNaf {
+    /// The psk_identity_hint this NAF sends: the GBA_ME prefix unless it accepts only GBA_U.
+    #[must_use]
+    pub fn hint(&self) -> &'static str {
+        if self.accept_me || !self.accept_uicc {
+            GbaPrefix::Me.as_str()
+        } else {
+            GbaPrefix::Uicc.as_str()
+        }
+    }
+}
+
+/// A NAF key fetched over Zn, kept until the bootstrapping's lifetime.
+struct CachedNafKey {
+    key: KsNaf,
+    impi: String,
+    lifetime: u64,
+}
+
+/// Most NAF keys cached at once (expired ones are dropped first, then all).
+const MAX_GBA_CACHE: usize = 4096;
+
+type GbaCacheKey = (String, ZnFlavor, u16);
+
 /// Entity B (e.g. an IN-CSE): accepts (D)TLS-PSK associations keyed by a pre-provisioned Kpsa
 /// of its [`EndPointConfig`] or by a Kc it retrieves from its MAF, binds each to IdA and
 /// reports it; [`bind`](Self::bind) / [`bind_dtls`](Self::bind_dtls) serve associations and
@@ -532,6 +635,9 @@ pub struct Registrar {
     events: Option<mpsc::Sender<RegistrarEvent>>,
     /// DTLS: what the synchronous lookup bound, by identity, until the connection is accepted.
     dtls_bound: Mutex<HashMap<SocketAddr, (Vec<u8>, Bound)>>,
+    gba: Option<GbaNaf>,
+    gba_cache: Mutex<HashMap<GbaCacheKey, CachedNafKey>>,
+    zn_requests: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Registrar {
@@ -563,7 +669,25 @@ impl Registrar {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             events: None,
             dtls_bound: Mutex::new(HashMap::new()),
+            gba: None,
+            gba_cache: Mutex::new(HashMap::new()),
+            zn_requests: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Accepts GBA-based associations (draft 8.2.3.2) as the NAF `gba` (see the module
+    /// documentation).
+    #[must_use]
+    pub fn with_gba(mut self, gba: GbaNaf) -> Self {
+        self.gba = Some(gba);
+        self
+    }
+
+    /// A counter of the Zn requests this registrar makes (the NAF-key cache answers repeats);
+    /// it stays readable after the registrar moved into its serving task.
+    #[must_use]
+    pub fn zn_requests(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.zn_requests)
     }
 
     /// A MAF-only registrar using the MAF at `maf_addr` (`host:port`, TLS) with its own
@@ -724,7 +848,16 @@ impl Registrar {
                 c.certificate()
                     .map(|k| (Arc::clone(c), k.certified_key().clone()))
             });
+            let hint = self.gba.as_ref().map(GbaNaf::hint);
             let Some((config, key)) = certificate else {
+                if let Some(h) = hint {
+                    let tls = ServerConfig::builder(Box::new(DeferAll))
+                        .suites(CipherSuite::ALL)
+                        .identity_hint(Some(h.as_bytes()))
+                        .build()
+                        .expect("a deferring TLS-PSK server configuration is valid");
+                    return (Arc::new(tls), None);
+                }
                 return (server_tls(), None);
             };
             let clock = self.clock;
@@ -742,6 +875,7 @@ impl Registrar {
                 .verifier(verifier.clone())
                 .client_auth(ClientAuth::Required)
                 .client_certificate_types(&[CertificateType::X509, CertificateType::RawPublicKey])
+                .identity_hint(hint.map(str::as_bytes))
                 .build()
                 .expect("a PSK + ECDHE-ECDSA server configuration with a credential is valid");
             (Arc::new(tls), Some(verifier))
@@ -892,8 +1026,13 @@ impl Registrar {
 
     /// The DTLS listener's key lookup: records the binding for `peer` until the connection is
     /// accepted (bounded: one entry per handshaking peer of the listener's session table).
-    async fn dtls_lookup(&self, identity: Vec<u8>, peer: SocketAddr) -> Option<Psk> {
-        match self.lookup(&identity).await {
+    async fn dtls_lookup(
+        &self,
+        identity: Vec<u8>,
+        suite: CipherSuite,
+        peer: SocketAddr,
+    ) -> Option<Psk> {
+        match self.lookup(&identity, suite).await {
             (Some(psk), Lookup::Found(bound)) => {
                 if let Ok(mut m) = self.dtls_bound.lock() {
                     m.insert(peer, (identity, bound));
@@ -915,9 +1054,17 @@ impl Registrar {
         }
     }
 
-    async fn lookup(&self, identity: &[u8]) -> (Option<Psk>, Lookup) {
+    async fn lookup(&self, identity: &[u8], suite: CipherSuite) -> (Option<Psk>, Lookup) {
         match self.classify(identity) {
             Classified::PreProvisioned(psk, bound) => (Some(psk), Lookup::Found(bound)),
+            Classified::Failed(LookupFailure::UnknownIdentity | LookupFailure::NotMafIdentity)
+                if self.gba.is_some() && gba_identity(identity).is_some() =>
+            {
+                match self.gba_lookup(identity, suite).await {
+                    Ok((psk, bound)) => (Some(psk), Lookup::Found(bound)),
+                    Err(f) => (None, Lookup::Failed(f)),
+                }
+            }
             Classified::Failed(f) => (None, Lookup::Failed(f)),
             Classified::Maf(kc_id) => {
                 let Some(maf) = &self.maf else {
@@ -947,6 +1094,109 @@ impl Registrar {
         }
     }
 
+    /// GBA (8.2.3.2): the NAF key of the client's B-TID for the negotiated suite, from the
+    /// cache or over Zn, and what it binds.
+    async fn gba_lookup(
+        &self,
+        identity: &[u8],
+        suite: CipherSuite,
+    ) -> Result<(Psk, Bound), LookupFailure> {
+        let gba = self.gba.as_ref().ok_or(LookupFailure::UnknownIdentity)?;
+        let (prefix, btid) = gba_identity(identity).ok_or(LookupFailure::UnknownIdentity)?;
+        let flavour = match prefix {
+            Some(GbaPrefix::Uicc) if !gba.accept_uicc => {
+                return Err(LookupFailure::GbaWrongFlavour(
+                    "GBA_U (3GPP-bootstrapping-uicc)",
+                ))
+            }
+            Some(GbaPrefix::Me) if !gba.accept_me => {
+                return Err(LookupFailure::GbaWrongFlavour(
+                    "GBA_ME (3GPP-bootstrapping)",
+                ))
+            }
+            Some(GbaPrefix::Uicc) => ZnFlavor::Uicc,
+            Some(GbaPrefix::Me) => ZnFlavor::Me,
+            // A bare B-TID (published oneM2M): GBA_ME when accepted, else GBA_U.
+            None if gba.accept_me => ZnFlavor::Me,
+            None if gba.accept_uicc => ZnFlavor::Uicc,
+            None => return Err(LookupFailure::GbaWrongFlavour("GBA")),
+        };
+        let now = (self.clock)();
+        let cache_key: GbaCacheKey = (btid.as_str().to_owned(), flavour, suite.code());
+        let cached = self.gba_cache.lock().ok().and_then(|c| {
+            c.get(&cache_key)
+                .map(|k| (k.key.clone(), k.impi.clone(), k.lifetime))
+        });
+        let (key, impi, lifetime) = match cached {
+            Some((_, _, lifetime)) if lifetime <= now => {
+                if let Ok(mut c) = self.gba_cache.lock() {
+                    c.remove(&cache_key);
+                }
+                return Err(LookupFailure::GbaExpired(btid.as_str().to_owned()));
+            }
+            Some(k) => k,
+            None => {
+                let naf_id = NafId::tls_psk(&gba.naf_fqdn, suite.code())
+                    .map_err(|_| LookupFailure::GbaNafNotAllowed("invalid NAF FQDN".into()))?;
+                self.zn_requests.fetch_add(1, Ordering::Relaxed);
+                let z = zn_fetch(gba.zn_addr, gba.naf_psk.clone(), &btid, &naf_id, flavour)
+                    .await
+                    .map_err(|e| match e {
+                        ZnError::Refused {
+                            rsc: Rsc::NotFound, ..
+                        } => LookupFailure::GbaUnknownBTid(btid.as_str().to_owned()),
+                        ZnError::Refused {
+                            rsc: Rsc::NoPrivilege,
+                            error,
+                        } => LookupFailure::GbaNafNotAllowed(error.unwrap_or_default()),
+                        ZnError::Malformed(m) if m.contains("lifetime") => {
+                            LookupFailure::GbaExpired(btid.as_str().to_owned())
+                        }
+                        e => LookupFailure::Zn(e),
+                    })?;
+                let lifetime = z.lifetime.0;
+                if lifetime <= now {
+                    return Err(LookupFailure::GbaExpired(btid.as_str().to_owned()));
+                }
+                if let Ok(mut c) = self.gba_cache.lock() {
+                    if c.len() >= MAX_GBA_CACHE {
+                        c.retain(|_, v| v.lifetime > now);
+                        if c.len() >= MAX_GBA_CACHE {
+                            c.clear();
+                        }
+                    }
+                    c.insert(
+                        cache_key,
+                        CachedNafKey {
+                            key: z.key.clone(),
+                            impi: z.impi.clone(),
+                            lifetime,
+                        },
+                    );
+                }
+                (z.key, z.impi, lifetime)
+            }
+        };
+        let peer = if gba.peers.is_empty() {
+            impi
+        } else {
+            gba.peers
+                .iter()
+                .find(|(i, _)| *i == impi)
+                .map(|(_, id)| id.clone())
+                .ok_or(LookupFailure::NotConfiguredPeer(impi))?
+        };
+        let psk = Psk::new(key.expose()).map_err(|_| LookupFailure::UnknownIdentity)?;
+        let bound = self.bound(
+            Framework::GbaBased,
+            peer,
+            Err(btid.as_str().to_owned()),
+            None,
+            Some(lifetime),
+        );
+        Ok((psk, bound))
+    }
+
     // -----------------------------------------------------------------------------------------
     // Accepting over TLS
 
@@ -967,17 +1217,18 @@ impl Registrar {
         T: AsyncRead + AsyncWrite + Unpin,
     {
         let outcome: Mutex<Option<(Vec<u8>, Lookup)>> = Mutex::new(None);
-        let lookup = |identity: Vec<u8>, _sni: Option<String>| {
+        let lookup = |request: PskRequest| {
             let outcome = &outcome;
             async move {
-                let (psk, result) = self.lookup(&identity).await;
+                let identity = request.identity;
+                let (psk, result) = self.lookup(&identity, request.suite).await;
                 if let Ok(mut slot) = outcome.lock() {
                     *slot = Some((identity, result));
                 }
                 psk
             }
         };
-        let handshake = accept_with_async(io, self.server().0.clone(), Some(lookup));
+        let handshake = accept_with_request(io, self.server().0.clone(), Some(lookup));
         let handshake = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .unwrap_or_else(|_| Err(timed_out()));
@@ -1068,11 +1319,14 @@ impl Registrar {
     pub async fn bind_dtls(self, addr: impl ToSocketAddrs) -> Result<RegistrarHandle, Error> {
         let this = Arc::new(self);
         let config = Arc::clone(&this.server().0);
-        let lookup: AsyncPskLookup = {
+        let lookup: AsyncPskRequestLookup = {
             let this = Arc::clone(&this);
-            Arc::new(move |identity: Vec<u8>, _sni, peer: SocketAddr| {
+            Arc::new(move |r: PskRequest| {
                 let this = Arc::clone(&this);
-                Box::pin(async move { this.dtls_lookup(identity, peer).await })
+                let peer = r
+                    .peer
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                Box::pin(async move { this.dtls_lookup(r.identity, r.suite, peer).await })
             })
         };
         let options = DtlsListenerOptions {
@@ -1083,7 +1337,7 @@ impl Registrar {
             ..DtlsListenerOptions::default()
         };
         let listener =
-            DtlsListener::bind_with_lookup(addr, config, DTLS_MTU, options, lookup).await?;
+            DtlsListener::bind_with_request_lookup(addr, config, DTLS_MTU, options, lookup).await?;
         let local_addr = Some(listener.local_addr());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(this.serve_dtls(listener, stopped));
@@ -1782,6 +2036,34 @@ pub async fn associate_maf(
     kc: &Kc,
 ) -> Result<RegistrarConnection, AssociateError> {
     associate_with(addr, transport, kc_id, kc.to_psk()).await
+}
+
+/// Entity A's GBA-based association (draft 8.2.3.2): `psk_identity` as the client builds it
+/// ([`m2msec::gba::kdf::psk_identity`], or the bare B-TID), `psk` = the NAF key derived for
+/// NAF_Id = NAF FQDN || 01 00 01 || `suite`'s code, offering that one suite only (the client's
+/// PSK is fixed before the ServerHello, so the suite the key was derived for is the only one
+/// it can use).
+pub async fn associate_gba(
+    addr: impl ToSocketAddrs,
+    transport: Transport,
+    psk_identity: &str,
+    key: &KsNaf,
+    suite: CipherSuite,
+) -> Result<RegistrarConnection, AssociateError> {
+    let psk = Psk::new(key.expose()).map_err(m2msec::Error::from)?;
+    let psk = ClientPsk::new(psk_identity.as_bytes(), psk).map_err(m2msec::Error::from)?;
+    let config = Arc::new(
+        ClientConfig::builder(psk)
+            .suites(&[suite])
+            .build()
+            .map_err(m2msec::Error::from)?,
+    );
+    connect_registrar(addr, transport, config).await
+}
+
+/// The GBA reading of a psk_identity (UTF-8, then [`parse_psk_identity`]).
+fn gba_identity(identity: &[u8]) -> Option<(Option<GbaPrefix>, BTid)> {
+    parse_psk_identity(std::str::from_utf8(identity).ok()?).ok()
 }
 
 /// Entity A's side of the association: a TLS-PSK client with `psk_identity = kc_id` and

@@ -6,7 +6,7 @@
 //! - servers: `listening: https://ADDR:PORT` and/or `listening: coaps://ADDR:PORT` once bound;
 //! - `enrol`: `enrolled: ke-id=<KeID> maf-id=<MAF-ID> maf-uri=<URI> expires=<unix> transport=<TLS|DTLS>`;
 //! - `registrar`, per association: `association:
-//!   framework=<pre-provisioned|maf-based|certificate-based> transport=<TLS|DTLS>
+//!   framework=<pre-provisioned|maf-based|certificate-based|gba-based> transport=<TLS|DTLS>
 //!   suite=<IANA name> bound-identity=<IdA> key-id=<KpsaId|KcID|ni:///sha-256;A's key hash>
 //!   deadline=<unix|->`, `refused: transport=.. peer=<addr|-> identity=<psk_identity|-> reason=<kind>`
 //!   and `closed: transport=.. bound-identity=<IdA> reason=<why>`;
@@ -58,9 +58,13 @@ pub(crate) struct AssociateArgs {
     /// Entity A's configuration file (an end-point file).
     #[arg(long, short)]
     config: PathBuf,
-    /// The framework: pre-provisioned (8.2.2.1), maf-based (8.2.3.1) or certificate (8.2.2.2).
+    /// The framework: pre-provisioned (8.2.2.1), maf-based (8.2.3.1), certificate (8.2.2.2)
+    /// or gba (8.2.3.2, with the file's [gba] section).
     #[arg(long, value_parser = parse_framework)]
     framework: node::Framework,
+    /// GBA_U: the NAF key Ks_int_NAF, psk_identity prefix 3GPP-bootstrapping-uicc.
+    #[arg(long)]
+    uicc: bool,
     /// The registrar (Entity B): https://HOST:PORT (TLS) or coaps://HOST:PORT (DTLS).
     #[arg(long, value_parser = parse_uri)]
     to: Uri,
@@ -80,8 +84,9 @@ fn parse_framework(s: &str) -> Result<node::Framework, String> {
         "pre-provisioned" => Ok(node::Framework::PreProvisioned),
         "maf-based" => Ok(node::Framework::MafBased),
         "certificate" | "certificate-based" => Ok(node::Framework::Certificate),
+        "gba" | "gba-based" => Ok(node::Framework::Gba { uicc: false }),
         _ => Err(format!(
-            "{s}: not pre-provisioned, maf-based or certificate"
+            "{s}: not pre-provisioned, maf-based, certificate or gba"
         )),
     }
 }
@@ -250,9 +255,22 @@ pub(crate) async fn registrar(a: ServeArgs) -> Result<(), Failure> {
 pub(crate) async fn associate(a: AssociateArgs) -> Result<(), Failure> {
     init_logs(a.log);
     let n = node::load(&a.config).map_err(nf)?;
-    let done = node::associate_node(&n, a.framework, &a.to, a.peer.as_deref(), a.maf.as_ref())
+    let framework = match a.framework {
+        node::Framework::Gba { .. } => node::Framework::Gba { uicc: a.uicc },
+        f if a.uicc => {
+            return Err(Failure(format!("--uicc is for --framework gba, not {f}")));
+        }
+        f => f,
+    };
+    let done = node::associate_node(&n, framework, &a.to, a.peer.as_deref(), a.maf.as_ref())
         .await
         .map_err(nf)?;
+    if let Some((btid, ran)) = &done.gba {
+        println!(
+            "gba: btid={btid} bootstrapped={}",
+            if *ran { "yes" } else { "reused" }
+        );
+    }
     if let Some(km_id) = &done.assigned_km_id {
         println!("km-id: {km_id}");
     }
