@@ -380,8 +380,9 @@ fn demo_runs_both_suites_over_tls_and_dtls() {
 
 /// The frameworks table of the demo: every PSK framework, the certificate-based association
 /// (X.509 chain and raw public key) and the certificate-based bootstrap (then the MAF first
-/// contact) over TLS and DTLS against the real servers, with the identity the registrar bound
-/// equal to the associating entity.
+/// contact) and the GBA-based association (GBA_ME and GBA_U, one bootstrapping over Ub) over TLS
+/// and DTLS against the real servers, with the identity the registrar bound equal to the
+/// associating entity.
 fn demo_frameworks_table(table: &str) {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(
@@ -413,8 +414,13 @@ fn demo_frameworks_table(table: &str) {
         ("maf-after-cert-boot", "tls"),
         ("bootstrap-cert", "dtls"),
         ("maf-after-cert-boot", "dtls"),
+        ("gba-me", "tls"),
+        ("gba-me", "dtls"),
+        ("gba-u", "tls"),
+        ("gba-u", "dtls"),
     ];
     let mut a_keys = Vec::new();
+    let mut btids = Vec::new();
     assert_eq!(lines.len(), 1 + want.len(), "{table}");
     let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
     for (line, (framework, transport)) in lines[1..].iter().zip(want) {
@@ -440,7 +446,25 @@ fn demo_frameworks_table(table: &str) {
             continue;
         }
         assert_eq!(field("A="), field("B-bound="), "{line}");
-        if framework == "pre-provisioned" {
+        if framework.starts_with("gba-") {
+            // B-TID = base64(RAND)@BSF-FQDN; the first association bootstraps over Ub, the
+            // others reuse the stored Ks (the same B-TID).
+            let btid = field("btid=");
+            let (b64, fqdn) = btid.split_once('@').unwrap();
+            assert_eq!(fqdn, "bsf.example.com", "{line}");
+            assert!(
+                b64.len() == 24
+                    && b64.ends_with("==")
+                    && b64[..22]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+                "{line}"
+            );
+            let want_ks = if btids.is_empty() { "ub" } else { "stored" };
+            assert_eq!(field("ks="), want_ks, "{line}");
+            assert_eq!(field("A="), "ue@ims.example.com", "{line}");
+            btids.push(btid.to_owned());
+        } else if framework == "pre-provisioned" {
             assert_eq!(field("kpsa="), "asn-a.in@sp.example.com");
         } else if framework.starts_with("certificate") {
             // B bound the association to the configured otherEntityIdentifier of the
@@ -471,6 +495,8 @@ fn demo_frameworks_table(table: &str) {
             }
         }
     }
+    assert_eq!(btids.len(), 4);
+    assert!(btids.iter().all(|b| b == &btids[0]), "{btids:?}");
     // The same key over TLS and DTLS; the X.509 entity and the raw-key entity differ.
     assert_eq!(a_keys.len(), 4);
     assert_eq!(a_keys[0].1, a_keys[1].1);

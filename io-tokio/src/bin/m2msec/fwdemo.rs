@@ -13,9 +13,12 @@ use m2msec::cert::{
 };
 use m2msec::{CertifiedKey, CipherSuite, Credential, SigningKey, UnixTime};
 use m2msec_tokio::config_toml::{Node, Uri};
+use m2msec_tokio::frameworks::bsf::{BsfConfig, BsfService, ServiceHandle};
 use m2msec_tokio::frameworks::registrar::RegistrarEvent;
 use m2msec_tokio::frameworks::Transport;
 use m2msec_tokio::node::{self, NodeError};
+use m2msec_tokio::store::RedbKeyStore;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::Failure;
@@ -75,6 +78,34 @@ pub(crate) struct Files {
     pub(crate) entity_raw: PathBuf,
     /// Certificate Enrolees /id-mn-g (bootstraps over TLS) and /id-mn-h (over DTLS).
     pub(crate) cert_enrolees: [PathBuf; 2],
+    /// The BSF (`role = "bsf"`): Ub and Zn, one subscriber (the UE), NAFs the registrar and
+    /// the MAF.
+    pub(crate) bsf: PathBuf,
+    /// The UE (GBA Entity A): `[gba]` with its USIM's K and OPc, and a store for its Ks.
+    pub(crate) ue: PathBuf,
+}
+
+/// Where the demo's servers listen.
+#[derive(Clone, Copy)]
+pub(crate) struct ServerPorts {
+    pub(crate) mef: u16,
+    pub(crate) maf: u16,
+    pub(crate) registrar: u16,
+    /// The BSF's Ub (HTTP over TCP).
+    pub(crate) ub: u16,
+    /// The BSF's Zn (TLS-PSK over TCP).
+    pub(crate) zn: u16,
+}
+
+/// The demo UE's IMPI (its IdA at the registrar: no `[[gba.peer]]` mapping there).
+pub(crate) const UE_IMPI: &str = "ue@ims.example.com";
+/// The demo BSF's FQDN (the domain of every B-TID).
+pub(crate) const BSF_FQDN: &str = "bsf.example.com";
+
+fn key16() -> Result<String, Failure> {
+    let mut k = [0u8; 16];
+    getrandom::getrandom(&mut k).map_err(|e| Failure(format!("demo: randomness: {e}")))?;
+    Ok(hex::encode(k))
 }
 
 /// The DER PKCS#8 PrivateKeyInfo of a P-256 key (RFC 5208 / RFC 5915, as OpenSSL writes it).
@@ -155,7 +186,10 @@ fn write_pem(dir: &Path, name: &str, ders: &[&[u8]]) -> Result<(), Failure> {
 }
 
 /// Writes the five roles' files into `dir` for the given ports.
-pub(crate) fn write_configs(dir: &Path, mef: u16, maf: u16, reg: u16) -> Result<Files, Failure> {
+pub(crate) fn write_configs(dir: &Path, ports: ServerPorts) -> Result<Files, Failure> {
+    let (mef, maf, reg) = (ports.mef, ports.maf, ports.registrar);
+    let (ub, zn) = (ports.ub, ports.zn);
+    let (ue_k, ue_opc, reg_naf_psk, kek_bsf, kek_ue) = (key16()?, key16()?, key()?, key()?, key()?);
     let (kpm_e, kpm_f, maf_psk) = (key()?, key()?, key()?);
     let (km_a, km_b, kpsa) = (key()?, key()?, key()?);
     let (kek_mef, kek_maf, kek_e, kek_f) = (key()?, key()?, key()?, key()?);
@@ -331,6 +365,60 @@ otherEntityRootOfTrust = "{raw_rot}"
 listen = "127.0.0.1:{reg}"
 listenDtls = "127.0.0.1:{reg}"
 mafUri = "https://localhost:{maf}"
+
+# GBA-based associations (8.2.3.2): the registrar is the NAF in-cse.example.com at the BSF.
+[gba]
+nafFqdn = "in-cse.example.com"
+znAddress = "127.0.0.1:{zn}"
+pskIdentity = "in-cse@{BSF_FQDN}"
+psk = "{reg_naf_psk}"
+flavours = ["gba-me", "gba-u"]
+"#
+        ),
+    )?;
+    let bsf = write(
+        "bsf.toml",
+        format!(
+            r#"role = "bsf"
+bsfFqdn = "{BSF_FQDN}"
+
+[[subscriber]]
+impi = "{UE_IMPI}"
+k = "{ue_k}"
+opc = "{ue_opc}"
+guss = ["in-cse.example.com"]
+gbaU = true
+
+[[naf]]
+fqdns = ["in-cse.example.com"]
+pskIdentity = "in-cse@{BSF_FQDN}"
+psk = "{reg_naf_psk}"
+
+[service]
+listen = "127.0.0.1:{ub}"
+listenZn = "127.0.0.1:{zn}"
+store = "bsf.redb"
+kek = "{kek_bsf}"
+keyLifetime = "1h"
+"#
+        ),
+    )?;
+    let ue = write(
+        "entity-ue.toml",
+        format!(
+            r#"role = "field-end-point"
+
+[gba]
+ubAddress = "127.0.0.1:{ub}"
+bsfFqdn = "{BSF_FQDN}"
+impi = "{UE_IMPI}"
+k = "{ue_k}"
+opc = "{ue_opc}"
+nafFqdn = "in-cse.example.com"
+
+[service]
+store = "ue.redb"
+kek = "{kek_ue}"
 "#
         ),
     )?;
@@ -445,6 +533,8 @@ kek = "{kek}"
         entity_cert,
         entity_raw,
         cert_enrolees: [g, h],
+        bsf,
+        ue,
     })
 }
 
@@ -487,6 +577,11 @@ fn bound_row(
         Some(km) => format!("km={km} kc={}", a.registrar.key_identifier),
         None if a.framework == node::Framework::Certificate => {
             format!("a-key={}", a.registrar.key_identifier)
+        }
+        None if matches!(a.framework, node::Framework::Gba { .. }) => {
+            let ran = a.gba.as_ref().is_some_and(|g| g.1);
+            let ks = if ran { "ub" } else { "stored" };
+            format!("ks={ks} btid={}", a.registrar.key_identifier)
         }
         None => format!("kpsa={}", a.registrar.key_identifier),
     };
@@ -579,14 +674,22 @@ async fn enrol_row(
 pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
     let dir = TempDir::new()?;
     let mut ports = Vec::new();
-    while ports.len() < 3 {
+    while ports.len() < 5 {
         let p = free_port()?;
         if !ports.contains(&p) {
             ports.push(p);
         }
     }
     let (p_mef, p_maf, p_reg) = (ports[0], ports[1], ports[2]);
-    let files = write_configs(&dir.0, p_mef, p_maf, p_reg)?;
+    let server_ports = ServerPorts {
+        mef: p_mef,
+        maf: p_maf,
+        registrar: p_reg,
+        ub: ports[3],
+        zn: ports[4],
+    };
+    let files = write_configs(&dir.0, server_ports)?;
+    let (ub, zn) = start_bsf(&files.bsf).await?;
     let mef = node::start_mef(node::load_server(&files.mef).map_err(nf("MEF"))?)
         .await
         .map_err(nf("MEF"))?;
@@ -666,6 +769,25 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
         rows.push(after_bootstrap_row(&enrolee, t, ports, what, "maf-after-cert-boot").await?);
     }
 
+    // GBA-based associations (8.2.3.2): the UE bootstraps over Ub once, then every association
+    // (GBA_ME and GBA_U, TLS and DTLS) derives its NAF key from the stored Ks.
+    let ue = node::load(&files.ue).map_err(nf("UE"))?;
+    let mut btid = None;
+    for (uicc, framework) in [(false, "gba-me"), (true, "gba-u")] {
+        for t in transports {
+            let f = node::Framework::Gba { uicc };
+            let (a, elapsed) = associate_timed(&ue, f, t, ports, framework).await?;
+            let (b, ran) = a.gba.clone().unwrap_or_default();
+            if ran != btid.is_none() || btid.as_ref().is_some_and(|first| first != &b) {
+                return Err(Failure(format!(
+                    "demo {framework}: expected one bootstrapping and its Ks reused (B-TID {b})"
+                )));
+            }
+            btid = Some(b);
+            rows.push(bound_row(framework, &a, elapsed, None)?);
+        }
+    }
+
     // Every association the clients saw must have been reported by the registrar, bound alike.
     let is_association = |r: &&FwRow| !r.framework.starts_with("bootstrap-");
     let associations = rows.iter().filter(is_association).count();
@@ -678,7 +800,14 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
         }
     }
     for r in rows.iter().filter(is_association) {
-        let key = r.key_ids.rsplit('=').next().unwrap_or_default();
+        // The last `name=value` of the key_ids (a B-TID's base64 may end in '=').
+        let key = r
+            .key_ids
+            .rsplit(' ')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v)
+            .unwrap_or_default();
         let found = accepted.iter().any(|i| {
             i.key_id.as_str() == key
                 && i.transport == r.transport
@@ -701,19 +830,50 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
     mef.shutdown()
         .await
         .map_err(|e| Failure(format!("demo: MEF shutdown: {e}")))?;
+    for (what, h) in [("Ub", ub), ("Zn", zn)] {
+        h.shutdown()
+            .await
+            .map_err(|e| Failure(format!("demo: BSF {what} shutdown: {e}")))?;
+    }
     drop(dir);
     Ok(rows)
+}
+
+/// Starts the BSF of `file` as `m2msec bsf` does (redb store under the KEK): Ub and Zn.
+async fn start_bsf(file: &Path) -> Result<(ServiceHandle, ServiceHandle), Failure> {
+    let config = BsfConfig::load(file).map_err(|e| Failure(format!("demo BSF: {e}")))?;
+    let (Some(path), Some(kek)) = (config.service.store.clone(), config.service.kek.clone()) else {
+        return Err(Failure("demo BSF: service.store and service.kek".into()));
+    };
+    let (Some(ub), Some(zn)) = (config.service.listen, config.service.listen_zn) else {
+        return Err(Failure(
+            "demo BSF: service.listen and service.listenZn".into(),
+        ));
+    };
+    let store = RedbKeyStore::open_async(path.clone(), kek)
+        .await
+        .map_err(|e| Failure(format!("demo BSF: store {}: {e}", path.display())))?;
+    let bsf = Arc::new(BsfService::new(Arc::new(config), Arc::new(store)));
+    let ub = bsf
+        .bind_ub(ub)
+        .await
+        .map_err(|e| Failure(format!("demo BSF: Ub {ub}: {e}")))?;
+    let zn = bsf
+        .bind_zn(zn)
+        .await
+        .map_err(|e| Failure(format!("demo BSF: Zn {zn}: {e}")))?;
+    Ok((ub, zn))
 }
 
 /// Prints the frameworks table.
 pub(crate) fn print(rows: &[FwRow]) {
     println!(
-        "{:<20} {:<9} {:<34} {:<40} {:<102} {:>8}",
+        "{:<20} {:<9} {:<34} {:<48} {:<102} {:>8}",
         "framework", "transport", "suite", "identities", "key_ids", "ms"
     );
     for r in rows {
         println!(
-            "{:<20} {:<9} {:<34} {:<40} {:<102} {:>8.1}",
+            "{:<20} {:<9} {:<34} {:<48} {:<102} {:>8.1}",
             r.framework,
             r.transport.to_string().to_ascii_lowercase(),
             r.suite.iana_name(),
