@@ -365,7 +365,12 @@ pub struct Node {
 /// opc = "<32 hex digits>"
 /// suite = "TLS_PSK_WITH_AES_128_CCM"   # the one suite offered (the NAF key depends on it)
 /// thisEntityIdentifier = "/id-ue1" # IdA as the registrar maps the IMPI (default: the IMPI)
+/// mafFqdn = "maf.example.com"      # GBA-based Security Bootstrap (8.3.3.1): Km for this MAF
 /// ```
+///
+/// A MAF (`role = "maf"`) with `[gba]` is the NAF of the GBA-based Security Bootstrap: `znAddress`,
+/// `pskIdentity`, `psk` (its NAF PSK at the BSF), `bsfFqdn` (the domain of the B-TIDs it
+/// accepts), `nafFqdn` (default its `mafIdentifier`) and `[[gba.peer]]` (IMPI -> Enrolee-ID).
 pub struct GbaSection {
     /// The NAF FQDN.
     pub naf_fqdn: Option<String>,
@@ -395,6 +400,9 @@ pub struct GbaSection {
     pub suite: Option<m2msec::CipherSuite>,
     /// The UE's IdA as the registrar binds it (its `[[gba.peer]]` mapping; default the IMPI).
     pub this_entity_identifier: Option<String>,
+    /// UE: the MAF-FQDN of a GBA-based Security Bootstrap (8.3.3.1): Km = Ks_NAF for this MAF,
+    /// first contact with the B-TID.
+    pub maf_fqdn: Option<String>,
 }
 
 impl fmt::Debug for GbaSection {
@@ -410,6 +418,7 @@ impl fmt::Debug for GbaSection {
             .field("bsf_fqdn", &self.bsf_fqdn)
             .field("impi", &self.impi)
             .field("suite", &self.suite)
+            .field("maf_fqdn", &self.maf_fqdn)
             .finish_non_exhaustive()
     }
 }
@@ -431,6 +440,7 @@ struct GbaDoc {
     opc: Option<String>,
     suite: Option<String>,
     this_entity_identifier: Option<String>,
+    maf_fqdn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -509,6 +519,7 @@ fn gba_section(doc: GbaDoc) -> Result<GbaSection, LoadErrorKind> {
         opc: key16(doc.opc, "opc")?,
         suite,
         this_entity_identifier: doc.this_entity_identifier,
+        maf_fqdn: doc.maf_fqdn,
     })
 }
 

@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 use crate::config_toml::{self, Config, LoadError, Node, Service, Uri};
 use crate::frameworks::bsf::bootstrap;
 use crate::frameworks::maf::{
-    mef_fetch_km, register_client_via, register_key_via, MafCredentials, MafService,
+    gba_fetch_km, gba_maf_naf_id, mef_fetch_km, register_client_via, register_key_via,
+    MafCredentials, MafService,
 };
 use crate::frameworks::mef::{enrol, enrol_dtls, Enrolment, MefHandle, MefService, ServiceHandle};
 use crate::frameworks::registrar::{
@@ -905,10 +906,18 @@ async fn maf_credentials(
     let rec = store
         .get(KM_SLOT)
         .await
-        .map_err(|e| NodeError::Store(e.to_string()))?
-        .ok_or(NodeError::Missing(
-            "mafBased.credential, or a Km from `m2msec enrol` in the store",
-        ))?;
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+    // A UE of a GBA-based Security Bootstrap (8.3.3.1) without a valid Km yet: Km from Ks,
+    // first contact with the B-TID.
+    if let Some(g) = node.gba.as_ref().filter(|g| g.maf_fqdn.is_some()) {
+        if rec.as_ref().is_none_or(|r| r.is_expired(unix_now())) {
+            drop(store);
+            return gba_maf_first_contact(node, g, maf).await;
+        }
+    }
+    let rec = rec.ok_or(NodeError::Missing(
+        "mafBased.credential, or a Km from `m2msec enrol` in the store",
+    ))?;
     if rec.is_expired(unix_now()) {
         return Err(NodeError::Failed(
             "the stored Km has expired: enrol again".into(),
@@ -964,6 +973,59 @@ async fn maf_credentials(
     Ok((creds, uri, assigned))
 }
 
+/// GBA-based Security Bootstrap (8.3.3.1) at the UE: the bootstrapping (stored Ks, or a run
+/// over Ub), Km = Ks_NAF(Ks, RAND, IMPI, NAF_Id = mafFqdn ‖ 01 00 01 ‖ C0 A4), first contact
+/// with the B-TID as PSK identity (Client Registration; X-M2M-Origin = `thisEntityIdentifier`,
+/// default the IMPI), then Km stored under the assigned KmID in [`KM_SLOT`].
+async fn gba_maf_first_contact(
+    node: &Node,
+    gba: &config_toml::GbaSection,
+    maf: Option<&Uri>,
+) -> Result<(MafCredentials, Uri, Option<String>), NodeError> {
+    let maf_fqdn = gba
+        .maf_fqdn
+        .clone()
+        .ok_or(NodeError::Missing("gba.mafFqdn"))?;
+    let uri = maf
+        .or(node.service.maf_uri.as_ref())
+        .cloned()
+        .ok_or(NodeError::Missing("service.mafUri or --maf"))?;
+    let (btid, ks, rand, impi, _) = gba_bootstrapping(node, gba).await?;
+    let naf_id = gba_maf_naf_id(&maf_fqdn)
+        .map_err(|_| NodeError::Invalid(format!("[gba] mafFqdn {maf_fqdn}: not an FQDN")))?;
+    let km =
+        ks_naf(&ks, &rand, &impi, &naf_id).map_err(|e| NodeError::Invalid(format!("[gba] {e}")))?;
+    let origin = gba.this_entity_identifier.clone().unwrap_or(impi);
+    let mut creds = MafCredentials {
+        maf_fqdn: maf_fqdn.clone(),
+        psk_identity: btid.as_str().to_owned(),
+        key: Km::new(*km.expose()),
+        origin: origin.clone(),
+    };
+    let maf_addr = resolve(&uri.authority).await?;
+    // The MAF grants at most the bootstrapping's lifetime.
+    let asked = unix_now().0.saturating_add(DEFAULT_KE_LIFETIME);
+    let reg = register_client_via(maf_addr, uri.transport, &creds, asked)
+        .await
+        .map_err(|e| NodeError::Failed(format!("client registration at the MAF: {e}")))?;
+    let km_id = reg.km_id.as_str().to_owned();
+    let rec = record(
+        KM_SLOT,
+        KeyKind::Km,
+        &origin,
+        vec![km_id.clone(), maf_fqdn],
+        UnixTime(reg.expires),
+        km.expose(),
+    )?;
+    open_store(&node.service)
+        .await?
+        .put(rec)
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+    creds.psk_identity.clone_from(&km_id);
+    Ok((creds, uri, Some(km_id)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // MAF
 
@@ -979,6 +1041,7 @@ pub async fn start_maf(node: Node) -> Result<RunningMaf, NodeError> {
     let Config::Maf(config) = node.config else {
         return Err(NodeError::WrongRole { expected: "maf" });
     };
+    let gba = node.gba;
     let service = node.service;
     require_listener(&service)?;
     let store = open_store(&service).await?;
@@ -1005,11 +1068,39 @@ pub async fn start_maf(node: Node) -> Result<RunningMaf, NodeError> {
             ))
         }
     };
+    // GBA-based Security Bootstrap (8.3.3.1): the MAF is a NAF at the BSF; B-TIDs of that BSF
+    // are first contacts resolved over Zn, any other KeID at the MEF.
+    let (fetch, gba_bsf) = match gba.filter(|g| g.zn_address.is_some()) {
+        None => (fetch, None),
+        Some(mut g) => {
+            let bsf = g
+                .bsf_fqdn
+                .clone()
+                .ok_or(NodeError::Missing("gba.bsfFqdn"))?;
+            if g.naf_fqdn.is_none() {
+                g.naf_fqdn = Some(config.maf_identifier().as_str().to_owned());
+            }
+            let naf = gba_naf(&g)?;
+            let f = gba_fetch_km(
+                naf.zn_addr,
+                naf.naf_psk,
+                &naf.naf_fqdn,
+                &bsf,
+                naf.peers,
+                fetch,
+            );
+            (Some(f), Some(bsf))
+        }
+    };
     let build = || {
         let s = MafService::new(
             MafServer::new(Arc::clone(&config), lifetime),
             Arc::clone(&store),
         );
+        let s = match &gba_bsf {
+            Some(bsf) => s.with_gba_btids(bsf),
+            None => s,
+        };
         match &fetch {
             Some(f) => s.with_fetch_km(Arc::clone(f)),
             None => s,

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use m2msec::frameworks::binding::AssociationFramework;
 use m2msec::gba::kdf::{ks_int_naf, ks_naf, psk_identity, BTid, GbaPrefix, KsNaf, NafId};
+use m2msec::keys::Km;
 use m2msec::store::MemoryKeyStore;
 use m2msec::{CipherSuite, ClientPsk, Psk};
 use m2msec_tokio::config_toml::Uri;
 use m2msec_tokio::frameworks::bsf::{
     bootstrap, zn_fetch, BsfConfig, BsfService, ServiceHandle, ZnFlavor,
 };
+use m2msec_tokio::frameworks::maf::{gba_maf_naf_id, register_client_via, MafCredentials};
 use m2msec_tokio::frameworks::registrar::{associate_gba, Refusal, RegistrarEvent};
 use m2msec_tokio::frameworks::Transport;
 use m2msec_tokio::node::{self, Framework, RunningRegistrar};
@@ -27,6 +29,9 @@ const BSF: &str = "bsf.example.com";
 const NAF: &str = "in-cse.example.com";
 const NAF_NOT_IN_GUSS: &str = "other-cse.example.com";
 const NAF_PSK: &str = "4242424242424242424242424242424242424242424242424242424242424242";
+const MAF: &str = "maf.example.com";
+const MAF_NAF_PSK: &str = "5353535353535353535353535353535353535353535353535353535353535353";
+const KM_IN: &str = "6464646464646464646464646464646464646464646464646464646464646464";
 const KEK: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
 struct TempDir(PathBuf);
@@ -72,7 +77,7 @@ bsfFqdn = "{BSF}"
 impi = "{IMPI}"
 k = "{K}"
 opc = "{OPC}"
-guss = ["{NAF}"]
+guss = ["{NAF}", "{MAF}"]
 gbaU = true
 
 [[subscriber]]
@@ -85,6 +90,11 @@ guss = ["{NAF}"]
 fqdns = ["{NAF}", "{NAF_NOT_IN_GUSS}"]
 pskIdentity = "in-cse@{BSF}"
 psk = "{NAF_PSK}"
+
+[[naf]]
+fqdns = ["{MAF}"]
+pskIdentity = "maf@{BSF}"
+psk = "{MAF_NAF_PSK}"
 
 [service]
 keyLifetime = "{lifetime}"
@@ -429,4 +439,168 @@ async fn refusals_unknown_btid_naf_not_allowed_wrong_flavour_expired() {
         "{r:?}"
     );
     r3.shutdown().await.unwrap();
+}
+
+/// GBA-based Security Bootstrap then MAF (8.3.3.1): the MAF (a NAF at the BSF) resolves a
+/// B-TID first contact over Zn (Km = Ks_NAF for the MAF), assigns a KmID, and the MAF-based
+/// association with the registrar follows; a B-TID the BSF does not know is refused.
+#[tokio::test]
+async fn gba_bootstrap_then_maf_first_contact_assigns_a_km_id() {
+    let dir = TempDir::new("gbamaf");
+    let bsf = start_bsf("1h").await;
+    let maf_file = dir.write(
+        "maf.toml",
+        &format!(
+            r#"
+role = "maf"
+mafIdentifier = "{MAF}"
+
+[[client]]
+[client.credential]
+thisEntityIdentifier = "/id-in"
+masterCredential = "{KM_IN}"
+masterCredentialIdentifier = "in-cse.km1@{MAF}"
+[[client.association]]
+otherEntityIdentifier = "/id-ue1"
+
+[service]
+listen = "127.0.0.1:0"
+listenDtls = "127.0.0.1:0"
+store = "maf.redb"
+kek = "{KEK}"
+
+[gba]
+znAddress = "{zn}"
+pskIdentity = "maf@{BSF}"
+psk = "{MAF_NAF_PSK}"
+bsfFqdn = "{BSF}"
+[[gba.peer]]
+impi = "{IMPI}"
+otherEntityIdentifier = "/id-ue1"
+"#,
+            zn = bsf.zn()
+        ),
+    );
+    let maf = node::start_maf(node::load_server(&maf_file).unwrap())
+        .await
+        .unwrap();
+    let maf_uris = maf.uris();
+    let maf_tls = Uri::parse(maf_uris.iter().find(|u| u.starts_with("https")).unwrap()).unwrap();
+    let maf_dtls = Uri::parse(maf_uris.iter().find(|u| u.starts_with("coaps")).unwrap()).unwrap();
+    let reg_file = dir.write(
+        "registrar.toml",
+        &format!(
+            r#"
+role = "infrastructure-end-point"
+
+[mafBased.credential]
+mafIdentifier = "{MAF}"
+thisEntityIdentifier = "/id-in"
+masterCredential = "{KM_IN}"
+masterCredentialIdentifier = "in-cse.km1@{MAF}"
+[[mafBased.association]]
+otherEntityIdentifier = "/id-ue1"
+
+[service]
+listen = "127.0.0.1:0"
+listenDtls = "127.0.0.1:0"
+mafUri = "{maf_tls}"
+"#,
+            maf_tls = maf_uris.iter().find(|u| u.starts_with("https")).unwrap()
+        ),
+    );
+    let registrar = node::start_registrar(node::load_server(&reg_file).unwrap())
+        .await
+        .unwrap();
+    let (reg_tls, reg_dtls) = uris(&registrar);
+    let ue = node::load(ue_file(
+        &dir,
+        &bsf,
+        IMPI,
+        &format!("mafFqdn = \"{MAF}\"\nthisEntityIdentifier = \"/id-ue1\""),
+    ))
+    .unwrap();
+
+    // First contact with the B-TID: the MAF assigns a KmID; the association is bound to the
+    // Enrolee-ID the MAF maps the IMPI to.
+    let first = node::associate_node(
+        &ue,
+        Framework::MafBased,
+        &reg_tls,
+        Some("/id-in"),
+        Some(&maf_tls),
+    )
+    .await
+    .unwrap();
+    let km_id = first.assigned_km_id.clone().expect("a KmID assigned");
+    let (rel, fqdn) = km_id.split_once('@').unwrap();
+    assert!(rel.starts_with("km-") && fqdn == MAF, "{km_id}");
+    assert_eq!(first.this_entity, "/id-ue1");
+    assert_eq!(first.registrar.bound_identity, "/id-ue1");
+    assert_eq!(first.maf_identity.as_deref(), Some(km_id.as_str()));
+    // Later: the stored KmID (no new bootstrapping, no new first contact), over DTLS too.
+    let again = node::associate_node(
+        &ue,
+        Framework::MafBased,
+        &reg_dtls,
+        Some("/id-in"),
+        Some(&maf_dtls),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.assigned_km_id, None);
+    assert_eq!(again.maf_identity.as_deref(), Some(km_id.as_str()));
+    assert_eq!(again.registrar.bound_identity, "/id-ue1");
+
+    // The prefixed form (3GPP-bootstrapping;B-TID) of a fresh bootstrapping, over DTLS.
+    let mut usim = m2msec::gba::usim::Usim::new(
+        &hex::decode(K).unwrap().try_into().unwrap(),
+        &hex::decode(OPC).unwrap().try_into().unwrap(),
+    );
+    let b = bootstrap(bsf.ub(), IMPI, BSF, &mut usim).await.unwrap();
+    let naf_id = gba_maf_naf_id(MAF).unwrap();
+    assert_eq!(naf_id.to_bytes()[MAF.len()..], [1, 0, 1, 0xc0, 0xa4]);
+    let km = ks_naf(&b.ks, &b.rand, IMPI, &naf_id).unwrap();
+    let creds = MafCredentials {
+        maf_fqdn: MAF.into(),
+        psk_identity: psk_identity(GbaPrefix::Me, &b.btid),
+        key: Km::new(*km.expose()),
+        origin: "/id-ue1".into(),
+    };
+    let expires = node::unix_now().0 + 600;
+    let maf_dtls_addr = maf.dtls.as_ref().unwrap().local_addr().unwrap();
+    let maf_tls_addr = maf.tls.as_ref().unwrap().local_addr().unwrap();
+    let reg = register_client_via(maf_dtls_addr, Transport::Dtls, &creds, expires)
+        .await
+        .unwrap();
+    assert_ne!(
+        reg.km_id.as_str(),
+        km_id,
+        "another bootstrapping, another KmID"
+    );
+
+    // Refusals: a B-TID the BSF does not know; a GBA_U identity (Km is Ks_NAF, GBA_ME).
+    let unknown = BTid::new(&[7u8; 16], BSF).unwrap();
+    for (identity, transport, addr) in [
+        (unknown.as_str().to_owned(), Transport::Tls, maf_tls_addr),
+        (unknown.as_str().to_owned(), Transport::Dtls, maf_dtls_addr),
+        (
+            psk_identity(GbaPrefix::Uicc, &b.btid),
+            Transport::Tls,
+            maf_tls_addr,
+        ),
+    ] {
+        let bad = MafCredentials {
+            psk_identity: identity.clone(),
+            ..creds.clone()
+        };
+        assert!(
+            register_client_via(addr, transport, &bad, expires)
+                .await
+                .is_err(),
+            "{identity} over {transport}"
+        );
+    }
+    registrar.shutdown().await.unwrap();
+    maf.shutdown().await.unwrap();
 }

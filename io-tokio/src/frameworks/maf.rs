@@ -49,8 +49,9 @@ use m2msec::frameworks::binding::{
 use m2msec::frameworks::config::{Lifespan, MafConfig};
 use m2msec::frameworks::maf::{MafServer, SUID_MAF_SAEF};
 use m2msec::frameworks::mef::{PeerContext, Pending, Step};
+use m2msec::gba::kdf::{parse_psk_identity, BTid, GbaKdfError, GbaPrefix, NafId};
 use m2msec::keys::{
-    connection_key, IdKind, Kc, KeyId, Km, CONNECTION_EXPORTER_LABEL, EXPORTER_LEN,
+    connection_key, IdKind, Kc, KeyId, Km, RelativeId, CONNECTION_EXPORTER_LABEL, EXPORTER_LEN,
 };
 use m2msec::store::{store_id, KeyKind, KeyRecord, KeySecret};
 use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig};
@@ -60,6 +61,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
+use super::bsf::{zn_fetch, ZnFlavor};
 pub use super::mef::ServiceHandle;
 use super::mef::{
     dtls_connect, exchange_dtls, fetch_response, log_refusal, serve_dtls_records, ClientError,
@@ -202,6 +204,8 @@ pub struct MafService<S> {
     server: MafServer,
     store: Arc<S>,
     fetch_km: Option<FetchKm>,
+    /// GBA-based Security Bootstrap: B-TIDs of this BSF FQDN stand for their KeIDs.
+    gba_bsf: Option<String>,
     tls: Arc<ServerConfig>,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -227,6 +231,7 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             server,
             store,
             fetch_km: None,
+            gba_bsf: None,
             tls: server_tls(),
             handshake_timeout: HANDSHAKE_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
@@ -239,6 +244,34 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     pub fn with_fetch_km(mut self, fetch_km: FetchKm) -> Self {
         self.fetch_km = Some(fetch_km);
         self
+    }
+
+    /// GBA-based Security Bootstrap (8.3.3.1): a session identity that is a B-TID of the BSF
+    /// `bsf_fqdn` (bare or with the `3GPP-bootstrapping` prefix, TS 33.220 GBA_ME) stands for
+    /// the KeID [`ke_id_of_btid`] (`HEX(RAND)@BSF-FQDN`), both in the key lookup (first contact
+    /// through the [`FetchKm`], e.g. [`gba_fetch_km`]) and in what [`MafServer`] sees, so the
+    /// MAF-based procedures run unchanged. A B-TID of another BSF stays an unknown identity.
+    #[must_use]
+    pub fn with_gba_btids(mut self, bsf_fqdn: &str) -> Self {
+        self.gba_bsf = Some(bsf_fqdn.to_ascii_lowercase());
+        self
+    }
+
+    /// The session identity the MAF works with: a B-TID of the configured BSF as its KeID,
+    /// anything else as it is.
+    fn session_identity(&self, identity: &[u8]) -> Vec<u8> {
+        let translated = self.gba_bsf.as_deref().and_then(|bsf| {
+            let (prefix, btid) = parse_psk_identity(std::str::from_utf8(identity).ok()?).ok()?;
+            if matches!(prefix, Some(GbaPrefix::Uicc)) || !btid.bsf_fqdn().eq_ignore_ascii_case(bsf)
+            {
+                return None;
+            }
+            ke_id_of_btid(&btid)
+        });
+        match translated {
+            Some(ke_id) => ke_id.as_str().as_bytes().to_vec(),
+            None => identity.to_vec(),
+        }
     }
 
     /// Bounds each handshake, the key lookup (and first contact) included (default
@@ -362,7 +395,8 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         tracing::info!(transport = "TLS", psk_identity = %identity, "MAF handshake completed");
         let mut exported = Zeroizing::new([0u8; EXPORTER_LEN]);
         tls.export_keying_material(exported.as_mut(), CONNECTION_EXPORTER_LABEL, None)?;
-        let peer = PeerContext::new(&tls.info().psk_identity).with_exporter(&exported);
+        let session = self.session_identity(&tls.info().psk_identity);
+        let peer = PeerContext::new(&session).with_exporter(&exported);
         drop(exported);
         let mut buf = Zeroizing::new(Vec::new());
         loop {
@@ -494,7 +528,8 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             tracing::warn!(psk_identity = %identity, error = %e, "MAF exporter failed");
             return;
         }
-        let peer = PeerContext::new(&conn.info().psk_identity).with_exporter(&exported);
+        let session = self.session_identity(&conn.info().psk_identity);
+        let peer = PeerContext::new(&session).with_exporter(&exported);
         drop(exported);
         let on_malformed = || {
             tracing::warn!(psk_identity = %identity, rsc = 4000, "MAF malformed request");
@@ -544,6 +579,7 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     /// The PSK of a session identity: a configured KmID, a Km record in the store (assigned KmID
     /// or KeID), or, for an unknown KeID, the Km first contact fetches (stored before use).
     async fn lookup(&self, identity: Vec<u8>) -> Option<Psk> {
+        let identity = self.session_identity(&identity);
         let config = self.server.config();
         let maf = config.maf_identifier().as_str();
         if let Ok(km_id) = KeyId::parse_bytes(IdKind::Km, &identity) {
@@ -650,6 +686,99 @@ pub fn mef_fetch_km(
                     None
                 }
             }
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// GBA-based Security Bootstrap (8.3.3.1)
+
+/// The TLS cipher suite code in the NAF_Id of a MAF acting as NAF for the GBA-based Security
+/// Bootstrap: `TLS_PSK_WITH_AES_128_CCM` (0xC0A4), fixed, since Km outlives any one Ua session
+/// (the MAF sessions Km later secures may negotiate another suite).
+pub const GBA_MAF_SUITE: u16 = 0xC0A4;
+
+/// NAF_Id of the MAF `maf_fqdn` for Km: `maf_fqdn ‖ 01 00 01 ‖ C0 A4` ([`GBA_MAF_SUITE`]).
+pub fn gba_maf_naf_id(maf_fqdn: &str) -> Result<NafId, GbaKdfError> {
+    NafId::tls_psk(maf_fqdn, GBA_MAF_SUITE)
+}
+
+/// The KeID standing for a B-TID at the MAF: `HEX(RAND)@BSF-FQDN` (the B-TID is
+/// `base64(RAND)@BSF-FQDN`, so the two name the same bootstrapping). `None` if the B-TID's
+/// RAND is not 16 bytes.
+#[must_use]
+pub fn ke_id_of_btid(btid: &BTid) -> Option<KeyId> {
+    let rand = btid.rand()?;
+    let rel = RelativeId::from_bytes(rand).to_hex();
+    KeyId::parse(IdKind::Ke, &format!("{rel}@{}", btid.bsf_fqdn())).ok()
+}
+
+/// The B-TID a KeID of [`ke_id_of_btid`] stands for.
+#[must_use]
+pub fn btid_of_ke_id(ke_id: &KeyId) -> Option<BTid> {
+    let rel = ke_id.relative_id()?;
+    BTid::new(rel.as_bytes(), ke_id.fqdn()).ok()
+}
+
+/// First contact after a GBA-based Security Bootstrap (8.3.3.1; MEF = BSF, Ke = Ks, KeID =
+/// B-TID, Km = Ks_NAF with the MAF as NAF): a [`FetchKm`] that, for a KeID of the BSF
+/// `bsf_fqdn` (a B-TID translated by [`MafService::with_gba_btids`]), asks the BSF at `zn_addr`
+/// over Zn (the MAF's own NAF PSK `naf_psk`) for Ks_NAF with NAF_Id [`gba_maf_naf_id`]`(maf_fqdn)`
+/// and flavour GBA_ME, and builds the Km record `{KeID, Km, owner, not_after: the
+/// bootstrapping's lifetime}`. The owner is the Enrolee-ID `peers` maps the IMPI to; without
+/// `peers` the IMPI itself; an IMPI missing from a non-empty `peers` is refused. Any other KeID
+/// goes to `fallback` (e.g. [`mef_fetch_km`]). A Zn refusal (unknown or expired B-TID, the MAF
+/// not in the GUSS) gives `None`: the client's handshake fails with `unknown_psk_identity`.
+#[must_use]
+pub fn gba_fetch_km(
+    zn_addr: SocketAddr,
+    naf_psk: ClientPsk,
+    maf_fqdn: &str,
+    bsf_fqdn: &str,
+    peers: Vec<(String, String)>,
+    fallback: Option<FetchKm>,
+) -> FetchKm {
+    let maf_fqdn: Arc<str> = Arc::from(maf_fqdn);
+    let bsf_fqdn: Arc<str> = Arc::from(bsf_fqdn.to_ascii_lowercase());
+    let peers = Arc::new(peers);
+    Arc::new(move |ke_id: KeyId| {
+        if !ke_id.fqdn().eq_ignore_ascii_case(&bsf_fqdn) {
+            return match &fallback {
+                Some(f) => f(ke_id),
+                None => Box::pin(async { None }),
+            };
+        }
+        let (psk, maf_fqdn, peers) = (naf_psk.clone(), Arc::clone(&maf_fqdn), Arc::clone(&peers));
+        Box::pin(async move {
+            let btid = btid_of_ke_id(&ke_id)?;
+            let naf_id = gba_maf_naf_id(&maf_fqdn).ok()?;
+            let z = match zn_fetch(zn_addr, psk, &btid, &naf_id, ZnFlavor::Me).await {
+                Ok(z) => z,
+                Err(e) => {
+                    tracing::warn!(btid = %btid.as_str(), error = %e, "GBA first contact: Zn refused");
+                    return None;
+                }
+            };
+            let owner = if peers.is_empty() {
+                z.impi.clone()
+            } else if let Some((_, id)) = peers.iter().find(|(impi, _)| impi == &z.impi) {
+                id.clone()
+            } else {
+                tracing::warn!(btid = %btid.as_str(), impi = %z.impi, "GBA first contact: IMPI not mapped");
+                return None;
+            };
+            if z.lifetime <= now().unix {
+                return None;
+            }
+            let record = KeyRecord::new(
+                store_id(&ke_id),
+                KeyKind::Km,
+                owner.as_str(),
+                z.lifetime,
+                KeySecret::from_key(z.key.expose()),
+            )
+            .ok()?;
+            Some((Km::new(*z.key.expose()), record))
         })
     })
 }
