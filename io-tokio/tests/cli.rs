@@ -380,8 +380,9 @@ fn demo_runs_both_suites_over_tls_and_dtls() {
 
 /// The frameworks table of the demo: every PSK framework, the certificate-based association
 /// (X.509 chain and raw public key) and the certificate-based bootstrap (then the MAF first
-/// contact) and the GBA-based association (GBA_ME and GBA_U, one bootstrapping over Ub) over TLS
-/// and DTLS against the real servers, with the identity the registrar bound equal to the
+/// contact), the GBA-based association (GBA_ME and GBA_U, one bootstrapping over Ub) and the
+/// GBA-based Security Bootstrap (then the MAF first contact with the B-TID) over TLS and DTLS
+/// against the real servers, with the identity the registrar bound equal to the
 /// associating entity.
 fn demo_frameworks_table(table: &str) {
     let lines: Vec<&str> = table.lines().collect();
@@ -418,6 +419,10 @@ fn demo_frameworks_table(table: &str) {
         ("gba-me", "dtls"),
         ("gba-u", "tls"),
         ("gba-u", "dtls"),
+        ("bootstrap-gba", "http"),
+        ("maf-after-gba-boot", "tls"),
+        ("bootstrap-gba", "http"),
+        ("maf-after-gba-boot", "dtls"),
     ];
     let mut a_keys = Vec::new();
     let mut btids = Vec::new();
@@ -429,6 +434,8 @@ fn demo_frameworks_table(table: &str) {
         let ecdhe = framework.starts_with("certificate") || framework == "bootstrap-cert";
         let suite = if ecdhe {
             "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"
+        } else if framework == "bootstrap-gba" {
+            "Digest-AKAv1-MD5"
         } else {
             "TLS_PSK_WITH_AES_128_CCM"
         };
@@ -439,6 +446,22 @@ fn demo_frameworks_table(table: &str) {
                 .find_map(|c| c.strip_prefix(name))
                 .unwrap_or_else(|| panic!("no {name} in {line}"))
         };
+        let btid_ok = |btid: &str| {
+            let (b64, fqdn) = btid.split_once('@').unwrap();
+            fqdn == "bsf.example.com"
+                && b64.len() == 24
+                && b64.ends_with("==")
+                && b64[..22]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        };
+        if framework == "bootstrap-gba" {
+            // GBA-based Security Bootstrap (8.3.3.1) over Ub: KeID = B-TID.
+            assert!(btid_ok(field("btid=")), "{line}");
+            assert!(field("impi=").ends_with("@ims.example.com"), "{line}");
+            assert_eq!(field("bsf="), "bsf.example.com", "{line}");
+            continue;
+        }
         if framework.starts_with("bootstrap-") {
             let (rel, fqdn) = field("ke=").split_once('@').unwrap();
             assert!(hex32(rel) && fqdn == "mef.example.com", "{line}");
@@ -450,16 +473,7 @@ fn demo_frameworks_table(table: &str) {
             // B-TID = base64(RAND)@BSF-FQDN; the first association bootstraps over Ub, the
             // others reuse the stored Ks (the same B-TID).
             let btid = field("btid=");
-            let (b64, fqdn) = btid.split_once('@').unwrap();
-            assert_eq!(fqdn, "bsf.example.com", "{line}");
-            assert!(
-                b64.len() == 24
-                    && b64.ends_with("==")
-                    && b64[..22]
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
-                "{line}"
-            );
+            assert!(btid_ok(btid), "{line}");
             let want_ks = if btids.is_empty() { "ub" } else { "stored" };
             assert_eq!(field("ks="), want_ks, "{line}");
             assert_eq!(field("A="), "ue@ims.example.com", "{line}");

@@ -83,6 +83,9 @@ pub(crate) struct Files {
     pub(crate) bsf: PathBuf,
     /// The UE (GBA Entity A): `[gba]` with its USIM's K and OPc, and a store for its Ks.
     pub(crate) ue: PathBuf,
+    /// UEs /id-ue-m and /id-ue-n of the GBA-based Security Bootstrap (8.3.3.1): Km for the MAF
+    /// from their Ks, first contact with the B-TID (over TLS, over DTLS).
+    pub(crate) gba_ues: [PathBuf; 2],
 }
 
 /// Where the demo's servers listen.
@@ -190,6 +193,8 @@ pub(crate) fn write_configs(dir: &Path, ports: ServerPorts) -> Result<Files, Fai
     let (mef, maf, reg) = (ports.mef, ports.maf, ports.registrar);
     let (ub, zn) = (ports.ub, ports.zn);
     let (ue_k, ue_opc, reg_naf_psk, kek_bsf, kek_ue) = (key16()?, key16()?, key()?, key()?, key()?);
+    let (m_k, m_opc, n_k, n_opc) = (key16()?, key16()?, key16()?, key16()?);
+    let (maf_naf_psk, kek_m, kek_n) = (key()?, key()?, key()?);
     let (kpm_e, kpm_f, maf_psk) = (key()?, key()?, key()?);
     let (km_a, km_b, kpsa) = (key()?, key()?, key()?);
     let (kek_mef, kek_maf, kek_e, kek_f) = (key()?, key()?, key()?, key()?);
@@ -300,6 +305,10 @@ otherEntityIdentifier = "/id-mn-f"
 otherEntityIdentifier = "/id-mn-g"
 [[client.association]]
 otherEntityIdentifier = "/id-mn-h"
+[[client.association]]
+otherEntityIdentifier = "/id-ue-m"
+[[client.association]]
+otherEntityIdentifier = "/id-ue-n"
 
 [service]
 listen = "127.0.0.1:{maf}"
@@ -312,6 +321,20 @@ keyLifetime = "1h"
 uri = "https://localhost:{mef}"
 pskIdentity = "maf.example.com@mef.example.com"
 psk = "{maf_psk}"
+
+# GBA-based Security Bootstrap (8.3.3.1): the MAF is the NAF maf.example.com at the BSF; a
+# B-TID of bsf.example.com is a first contact (Km = Ks_NAF over Zn), owned by the Enrolee-ID.
+[gba]
+znAddress = "127.0.0.1:{zn}"
+pskIdentity = "maf@{BSF_FQDN}"
+psk = "{maf_naf_psk}"
+bsfFqdn = "{BSF_FQDN}"
+[[gba.peer]]
+impi = "ue-m@ims.example.com"
+otherEntityIdentifier = "/id-ue-m"
+[[gba.peer]]
+impi = "ue-n@ims.example.com"
+otherEntityIdentifier = "/id-ue-n"
 "#
         ),
     )?;
@@ -344,6 +367,10 @@ otherEntityIdentifier = "/id-mn-f"
 otherEntityIdentifier = "/id-mn-g"
 [[mafBased.association]]
 otherEntityIdentifier = "/id-mn-h"
+[[mafBased.association]]
+otherEntityIdentifier = "/id-ue-m"
+[[mafBased.association]]
+otherEntityIdentifier = "/id-ue-n"
 
 # Certificate-Based associations (8.2.2.2): B's certificate, and who may come with which
 # Certificate Name and Root of Trust.
@@ -389,10 +416,27 @@ opc = "{ue_opc}"
 guss = ["in-cse.example.com"]
 gbaU = true
 
+[[subscriber]]
+impi = "ue-m@ims.example.com"
+k = "{m_k}"
+opc = "{m_opc}"
+guss = ["maf.example.com"]
+
+[[subscriber]]
+impi = "ue-n@ims.example.com"
+k = "{n_k}"
+opc = "{n_opc}"
+guss = ["maf.example.com"]
+
 [[naf]]
 fqdns = ["in-cse.example.com"]
 pskIdentity = "in-cse@{BSF_FQDN}"
 psk = "{reg_naf_psk}"
+
+[[naf]]
+fqdns = ["maf.example.com"]
+pskIdentity = "maf@{BSF_FQDN}"
+psk = "{maf_naf_psk}"
 
 [service]
 listen = "127.0.0.1:{ub}"
@@ -422,6 +466,32 @@ kek = "{kek_ue}"
 "#
         ),
     )?;
+    let mut gba_ue = |name: &str, k: &str, opc: &str, kek: &str| {
+        write(
+            &format!("ue-{name}.toml"),
+            format!(
+                r#"role = "field-end-point"
+
+[gba]
+ubAddress = "127.0.0.1:{ub}"
+bsfFqdn = "{BSF_FQDN}"
+impi = "ue-{name}@ims.example.com"
+k = "{k}"
+opc = "{opc}"
+mafFqdn = "maf.example.com"
+thisEntityIdentifier = "/id-ue-{name}"
+
+[service]
+store = "ue-{name}.redb"
+kek = "{kek}"
+"#
+            ),
+        )
+    };
+    let gba_ues = [
+        gba_ue("m", &m_k, &m_opc, &kek_m)?,
+        gba_ue("n", &n_k, &n_opc, &kek_n)?,
+    ];
     let entity_a = write(
         "entity-a.toml",
         format!(
@@ -535,6 +605,7 @@ kek = "{kek}"
         cert_enrolees: [g, h],
         bsf,
         ue,
+        gba_ues,
     })
 }
 
@@ -546,6 +617,9 @@ pub(crate) struct FwRow {
     pub(crate) identities: String,
     pub(crate) key_ids: String,
     pub(crate) elapsed: Duration,
+    /// Shown instead of the transport and the suite (a GBA bootstrapping over Ub: HTTP Digest
+    /// AKA, no TLS).
+    pub(crate) shown_as: Option<(&'static str, &'static str)>,
 }
 
 fn nf(what: &str) -> impl Fn(NodeError) -> Failure + '_ {
@@ -592,6 +666,7 @@ fn bound_row(
         identities: format!("A={} B-bound={}", a.this_entity, a.registrar.bound_identity),
         key_ids,
         elapsed,
+        shown_as: None,
     })
 }
 
@@ -610,13 +685,25 @@ async fn associate_timed(
     ports: Ports,
     what: &str,
 ) -> Result<(node::Associated, Duration), Failure> {
+    associate_timed_to(entity, framework, t, ports, what, None).await
+}
+
+/// [`associate_timed`] with the peer (`otherEntityIdentifier`) given.
+async fn associate_timed_to(
+    entity: &Node,
+    framework: node::Framework,
+    t: Transport,
+    ports: Ports,
+    what: &str,
+    peer: Option<&str>,
+) -> Result<(node::Associated, Duration), Failure> {
     let maf = (framework == node::Framework::MafBased).then(|| uri(t, ports.maf));
     let start = Instant::now();
     let a = node::associate_node(
         entity,
         framework,
         &uri(t, ports.registrar),
-        None,
+        peer,
         maf.as_ref(),
     )
     .await
@@ -632,7 +719,10 @@ async fn after_bootstrap_row(
     what: &str,
     framework: &'static str,
 ) -> Result<FwRow, Failure> {
-    let (a, elapsed) = associate_timed(enrolee, node::Framework::MafBased, t, ports, what).await?;
+    // A GBA UE's file names no MAF-based association: the registrar /id-in.
+    let peer = enrolee.gba.is_some().then_some("/id-in");
+    let (a, elapsed) =
+        associate_timed_to(enrolee, node::Framework::MafBased, t, ports, what, peer).await?;
     let km = a.assigned_km_id.clone().ok_or_else(|| {
         Failure("demo: the first MAF contact after the bootstrap assigned no KmID".into())
     })?;
@@ -663,6 +753,7 @@ async fn enrol_row(
         identities: format!("enrolee={id} maf-id={}", e.enrolment.maf_id),
         key_ids: format!("ke={}", e.enrolment.ke_id.as_str()),
         elapsed: start.elapsed(),
+        shown_as: None,
     };
     debug_assert_eq!(e.transport, t);
     Ok((enrolee, row))
@@ -788,6 +879,32 @@ pub(crate) async fn run() -> Result<Vec<FwRow>, Failure> {
         }
     }
 
+    // GBA-based Security Bootstrap (8.3.3.1): the UE bootstraps over Ub (Ke = Ks, KeID = B-TID),
+    // then its first MAF contact with the B-TID (the MAF fetches Km = Ks_NAF over Zn) assigns a
+    // KmID, and the MAF-based association follows.
+    for (i, t) in transports.into_iter().enumerate() {
+        let ue = node::load(&files.gba_ues[i]).map_err(nf("UE"))?;
+        let gba = ue
+            .gba
+            .as_ref()
+            .ok_or_else(|| Failure("demo: the UE has no [gba]".into()))?;
+        let start = Instant::now();
+        let (btid, _, _, impi, _) = node::gba_bootstrapping(&ue, gba)
+            .await
+            .map_err(nf("bootstrap-gba"))?;
+        rows.push(FwRow {
+            framework: "bootstrap-gba",
+            transport: t,
+            suite: CipherSuite::PskAes128Ccm,
+            identities: format!("impi={impi} bsf={}", btid.bsf_fqdn()),
+            key_ids: format!("btid={}", btid.as_str()),
+            elapsed: start.elapsed(),
+            shown_as: Some(("http", "Digest-AKAv1-MD5")),
+        });
+        let what = "maf-based after GBA bootstrap";
+        rows.push(after_bootstrap_row(&ue, t, ports, what, "maf-after-gba-boot").await?);
+    }
+
     // Every association the clients saw must have been reported by the registrar, bound alike.
     let is_association = |r: &&FwRow| !r.framework.starts_with("bootstrap-");
     let associations = rows.iter().filter(is_association).count();
@@ -872,11 +989,18 @@ pub(crate) fn print(rows: &[FwRow]) {
         "framework", "transport", "suite", "identities", "key_ids", "ms"
     );
     for r in rows {
+        let (transport, suite) = match r.shown_as {
+            Some((t, s)) => (t.to_owned(), s),
+            None => (
+                r.transport.to_string().to_ascii_lowercase(),
+                r.suite.iana_name(),
+            ),
+        };
         println!(
             "{:<20} {:<9} {:<34} {:<48} {:<102} {:>8.1}",
             r.framework,
-            r.transport.to_string().to_ascii_lowercase(),
-            r.suite.iana_name(),
+            transport,
+            suite,
             r.identities,
             r.key_ids,
             r.elapsed.as_secs_f64() * 1000.0
