@@ -67,7 +67,10 @@ fn every_example_loads_and_they_agree() {
             n += 1;
         }
     }
-    assert_eq!(n, 6, "docs/examples holds the five PSK examples and the GBA UE");
+    assert_eq!(
+        n, 6,
+        "docs/examples holds the five PSK examples and the GBA UE"
+    );
 
     // Pre-Provisioned: A and B share Kpsa and KpsaId; A names itself (table 9.1.2.1-2).
     assert_eq!(a.domain(), Domain::Field);
