@@ -446,6 +446,7 @@ fn generate() -> Seeds {
     ecdhe_seeds(&mut seeds);
     cert_verify_seeds(&mut seeds);
     binding_seeds(&mut seeds);
+    gba_seeds(&mut seeds);
     seeds
 }
 
@@ -829,6 +830,226 @@ fn binding_seeds(seeds: &mut Seeds) {
         "registrar-association-response",
         response(Rsc::Ok, "5e1d", info),
     );
+}
+
+/// The `gba` seeds: a full Ub exchange with Milenage test set 1 (the fixed challenge of the
+/// harness, the USIM's answer, the BootstrappingInfo), a MAC and a sync failure, their headers,
+/// HTTP messages and nonce, B-TIDs, psk identities and NAF_Ids.
+fn gba_seeds(seeds: &mut Seeds) {
+    use m2msec::gba::digest::{
+        base64_encode, BootstrappingInfo, Credentials, PendingChallenge, Qop, UbClient, UbRequest,
+        UbResponse, UsimOutcome,
+    };
+    use m2msec::gba::kdf::{psk_identity, BTid, GbaPrefix, NafId};
+    use m2msec::gba::usim::generate_vector;
+    let mut put = |name: &str, sel: u8, body: &[u8]| {
+        let mut v = vec![sel];
+        v.extend_from_slice(body);
+        add(seeds, "gba", name.into(), v);
+    };
+    fn op(out: &mut Vec<u8>, tag: u8, chunk: &[u8]) {
+        out.push(tag);
+        out.extend_from_slice(&u16::try_from(chunk.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    fn resp(r: &UbResponse) -> Vec<u8> {
+        let mut w = Vec::new();
+        r.encode(&mut w).unwrap();
+        w
+    }
+    fn req(c: &Credentials) -> Vec<u8> {
+        let mut w = Vec::new();
+        UbRequest {
+            uri: h::GBA_URI.into(),
+            host: h::GBA_BSF.into(),
+            authorization: c.clone(),
+        }
+        .encode(&mut w)
+        .unwrap();
+        w
+    }
+
+    // The full exchange against the harness's fixed challenge.
+    let pending = h::gba_pending();
+    let challenge = pending.challenge();
+    let mut usim = h::gba_usim();
+    let mut client = UbClient::new(h::GBA_IMPI, h::GBA_BSF, h::GBA_URI).unwrap();
+    let initial = client.start().unwrap();
+    let u = client.on_challenge(&challenge).unwrap();
+    let r = usim.authenticate(&u.rand, &u.autn).unwrap();
+    let answer = client
+        .answer(UsimOutcome::Res(&r.res), &[7; 16], "GET", b"")
+        .unwrap();
+    assert_eq!(
+        pending.verify("GET", h::GBA_URI, b"", &answer),
+        m2msec::gba::digest::Verdict::Verified
+    );
+    let btid = BTid::new(&pending.rand(), h::GBA_BSF).unwrap();
+    let info = BootstrappingInfo {
+        btid: btid.to_string(),
+        lifetime: UnixTime(1_790_000_000),
+    };
+    client
+        .on_bootstrapping_info(info.to_xml().unwrap().as_bytes())
+        .unwrap();
+    // A MAC failure (another K) and a sync failure (the USIM has seen set 1's SQN).
+    let mut other = UbClient::new(h::GBA_IMPI, h::GBA_BSF, h::GBA_URI).unwrap();
+    other.start().unwrap();
+    other.on_challenge(&challenge).unwrap();
+    let mac_fail = other
+        .answer(UsimOutcome::MacFailure, &[8; 16], "GET", b"")
+        .unwrap();
+    let mut other = UbClient::new(h::GBA_IMPI, h::GBA_BSF, h::GBA_URI).unwrap();
+    other.start().unwrap();
+    let u = other.on_challenge(&challenge).unwrap();
+    let auts = match usim.authenticate(&u.rand, &u.autn) {
+        Err(m2msec::gba::usim::UsimFailure::SyncFailure { auts }) => auts,
+        other => panic!("expected a sync failure, got {:?}", other.map(|_| ())),
+    };
+    let sync_fail = other
+        .answer(UsimOutcome::SyncFailure { auts }, &[9; 16], "GET", b"")
+        .unwrap();
+    let fresh = generate_vector(
+        &h::GBA_K,
+        &h::GBA_OPC,
+        &[0xff, 0x9b, 0xb4, 0xd0, 0xb6, 0x27],
+        &h::GBA_AMF,
+        &[0x5a; 16],
+    );
+    let second = PendingChallenge::new(h::GBA_NONCE_KEY, h::GBA_IMPI, h::GBA_BSF, fresh)
+        .unwrap()
+        .with_opaque("5ccc069c403ebaf9f0171e9517f40e41")
+        .unwrap()
+        .challenge();
+    let mut loose = challenge.clone();
+    loose.qop = vec![Qop::Auth, Qop::AuthInt];
+    loose.stale = true;
+    loose.opaque = Some("a \"quoted\" opaque".into());
+
+    for (name, c) in [("fixed", &challenge), ("fresh", &second), ("loose", &loose)] {
+        put(
+            &format!("challenge-{name}"),
+            h::GBA_CHALLENGE,
+            c.to_header().unwrap().as_bytes(),
+        );
+        put(
+            &format!("response-401-{name}"),
+            h::GBA_UB_RESPONSE,
+            &resp(&UbResponse::Unauthorized(c.clone())),
+        );
+    }
+    put(
+        "challenge-lower-case",
+        h::GBA_CHALLENGE,
+        b"digest REALM=bsf.home1.net,nonce=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",algorithm=akav1-md5,qop=\"auth-int,foo\"",
+    );
+    for (name, c) in [
+        ("initial", &initial),
+        ("answer", &answer),
+        ("mac-failure", &mac_fail),
+        ("sync-failure", &sync_fail),
+    ] {
+        let header = c.to_header().unwrap();
+        put(
+            &format!("credentials-{name}"),
+            h::GBA_CREDENTIALS,
+            header.as_bytes(),
+        );
+        put(&format!("verify-{name}"), h::GBA_VERIFY, header.as_bytes());
+        put(&format!("request-{name}"), h::GBA_UB_REQUEST, &req(c));
+    }
+    put("nonce-fixed", h::GBA_NONCE, challenge.nonce.as_bytes());
+    put("nonce-fresh", h::GBA_NONCE, second.nonce.as_bytes());
+    put(
+        "base64-rand",
+        h::GBA_NONCE,
+        base64_encode(&h::GBA_RAND).as_bytes(),
+    );
+    let xml = info.to_xml().unwrap();
+    put("info-xml", h::GBA_XML, xml.as_bytes());
+    put(
+        "info-xml-offset",
+        h::GBA_XML,
+        format!(
+            "\u{feff}<BootstrappingInfo xmlns='uri:3gpp-gba'>\r\n<btid>{btid}</btid><lifetime>2026-09-21T14:13:20.5+02:00</lifetime></BootstrappingInfo>"
+        )
+        .as_bytes(),
+    );
+    let ok = resp(&UbResponse::Bootstrapped(info.clone()));
+    put("response-200", h::GBA_UB_RESPONSE, &ok);
+    put(
+        "response-403",
+        h::GBA_UB_RESPONSE,
+        &resp(&UbResponse::Status(403)),
+    );
+    put("btid", h::GBA_BTID, btid.as_str().as_bytes());
+    put(
+        "btid-other",
+        h::GBA_BTID,
+        b"c29tZSB1bmlxdWUgdmFsdWU=@bsf.example.org",
+    );
+    put(
+        "psk-identity-me",
+        h::GBA_BTID,
+        psk_identity(GbaPrefix::Me, &btid).as_bytes(),
+    );
+    put(
+        "psk-identity-uicc",
+        h::GBA_BTID,
+        psk_identity(GbaPrefix::Uicc, &btid).as_bytes(),
+    );
+    put(
+        "psk-identity-dot",
+        h::GBA_BTID,
+        format!("3GPP-bootstrapping.{btid}").as_bytes(),
+    );
+    for (name, id) in [
+        (
+            "tls-psk",
+            NafId::tls_psk("naf.example.org", 0x00a8).unwrap(),
+        ),
+        ("maf", NafId::tls_psk("maf.example.com", 0xc0a4).unwrap()),
+        (
+            "http-digest",
+            NafId::new("naf.home1.net", m2msec::gba::kdf::UA_HTTP_DIGEST).unwrap(),
+        ),
+    ] {
+        let mut v = id.ua_protocol_id().to_vec();
+        v.extend_from_slice(id.fqdn().as_bytes());
+        put(&format!("naf-id-{name}"), h::GBA_NAF_ID, &v);
+    }
+
+    // Client op streams: the whole exchange, a MAC failure, a sync failure then a fresh challenge.
+    let unauthorized = resp(&UbResponse::Unauthorized(challenge.clone()));
+    let mut full = vec![h::GBA_OP_START];
+    op(&mut full, h::GBA_OP_RESPONSE, &unauthorized);
+    full.extend_from_slice(&[h::GBA_OP_ANSWER, 0]);
+    op(&mut full, h::GBA_OP_RESPONSE, &ok);
+    put("client-exchange", h::GBA_CLIENT, &full);
+    let mut raw = vec![h::GBA_OP_START];
+    op(&mut raw, h::GBA_OP_RESPONSE, &unauthorized);
+    raw.extend_from_slice(&[h::GBA_OP_ANSWER, 3]);
+    op(&mut raw, h::GBA_OP_INFO, xml.as_bytes());
+    put("client-exchange-xml", h::GBA_CLIENT, &raw);
+    let mut mac = vec![h::GBA_OP_START];
+    op(&mut mac, h::GBA_OP_RESPONSE, &unauthorized);
+    mac.extend_from_slice(&[h::GBA_OP_ANSWER, 1]);
+    put("client-mac-failure", h::GBA_CLIENT, &mac);
+    let mut sync = vec![h::GBA_OP_START];
+    op(&mut sync, h::GBA_OP_RESPONSE, &unauthorized);
+    sync.extend_from_slice(&[h::GBA_OP_ANSWER, 2]);
+    op(
+        &mut sync,
+        h::GBA_OP_RESPONSE,
+        &resp(&UbResponse::Unauthorized(second)),
+    );
+    sync.extend_from_slice(&[h::GBA_OP_ANSWER, 0]);
+    op(
+        &mut sync,
+        h::GBA_OP_RESPONSE,
+        &resp(&UbResponse::Status(403)),
+    );
+    put("client-sync-failure", h::GBA_CLIENT, &sync);
 }
 
 fn main() {

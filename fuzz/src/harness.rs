@@ -57,6 +57,7 @@ pub const TARGETS: &[&str] = &[
     "client_tls_ecdhe",
     "server_dtls_ecdhe",
     "client_dtls_ecdhe",
+    "gba",
 ];
 
 /// The session targets: (name, DTLS?, server?, ECDHE-ECDSA?).
@@ -99,6 +100,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "client_tls_ecdhe" => client_tls_ecdhe(data),
         "server_dtls_ecdhe" => server_dtls_ecdhe(data),
         "client_dtls_ecdhe" => client_dtls_ecdhe(data),
+        "gba" => gba(data),
         _ => return false,
     }
     true
@@ -1781,5 +1783,507 @@ fn signature_checks(sig: &[u8], message: &[u8]) {
         let b = ecc::verify_digest(&vk, &sha256(message), sig);
         assert_eq!(a, b, "message and digest verification disagree");
         black_box(a);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// gba
+
+use m2msec::gba::digest::{
+    base64_decode, base64_encode, digest_response, split_nonce, BootstrappingInfo, Challenge,
+    Credentials, DigestError, DigestInput, PendingChallenge, Qop, UbClient, UbRequest, UbResponse,
+    UsimChallenge, UsimOutcome, Verdict, MAX_CHALLENGES, MAX_HEADER_VALUE,
+};
+use m2msec::gba::kdf::{ks_naf, parse_psk_identity, psk_identity, BTid, GbaPrefix, NafId};
+use m2msec::gba::usim::{generate_vector, AmfPolicy, SqnProfile, Usim, UsimFailure};
+use m2msec::gba::{AuthVector, Ks};
+
+/// Milenage test set 1 (TS 35.208 4.3.1): K.
+pub const GBA_K: [u8; 16] = [
+    0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc,
+];
+/// Milenage test set 1: OPc.
+pub const GBA_OPC: [u8; 16] = [
+    0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf,
+];
+/// Milenage test set 1: RAND.
+pub const GBA_RAND: [u8; 16] = [
+    0x23, 0x55, 0x3c, 0xbe, 0x96, 0x37, 0xa8, 0x9d, 0x21, 0x8a, 0xe6, 0x4d, 0xae, 0x47, 0xbf, 0x35,
+];
+/// Milenage test set 1: SQN.
+pub const GBA_SQN: [u8; 6] = [0xff, 0x9b, 0xb4, 0xd0, 0xb6, 0x07];
+/// Milenage test set 1: AMF.
+pub const GBA_AMF: [u8; 2] = [0xb9, 0xb9];
+/// The IMPI of the fixed challenge (as in `core/tests/gba_digest.rs`).
+pub const GBA_IMPI: &str = "user@ims.mnc001.mcc001.3gppnetwork.org";
+/// The BSF FQDN (realm) of the fixed challenge.
+pub const GBA_BSF: &str = "bsf.home1.net";
+/// The BSF's nonce key.
+pub const GBA_NONCE_KEY: &[u8] = b"bsf nonce key for tests, 32 byte";
+/// The request-target of Ub.
+pub const GBA_URI: &str = "/";
+/// The latest lifetime `BootstrappingInfo::to_xml` can write (9999-12-31T23:59:59Z).
+const GBA_MAX_LIFETIME: u64 = 253_402_300_799;
+
+/// The Milenage set 1 vector behind the fixed challenge.
+pub fn gba_vector() -> AuthVector {
+    generate_vector(&GBA_K, &GBA_OPC, &GBA_SQN, &GBA_AMF, &GBA_RAND)
+}
+
+/// The fixed challenge the BSF sent ([`gba_vector`], no `opaque`).
+pub fn gba_pending() -> PendingChallenge {
+    PendingChallenge::new(GBA_NONCE_KEY, GBA_IMPI, GBA_BSF, gba_vector()).expect("valid challenge")
+}
+
+/// The USIM of set 1 (no "not too far ahead" limit: set 1's SQN is far from zero).
+pub fn gba_usim() -> Usim {
+    let profile = SqnProfile {
+        delta: None,
+        ..SqnProfile::default()
+    };
+    Usim::with_profile(&GBA_K, &GBA_OPC, profile, AmfPolicy::Any)
+}
+
+/// `gba` selector: `Challenge::parse`.
+pub const GBA_CHALLENGE: u8 = 0;
+/// `gba` selector: `Credentials::parse`.
+pub const GBA_CREDENTIALS: u8 = 1;
+/// `gba` selector: `split_nonce`, `base64_decode` / `base64_encode`.
+pub const GBA_NONCE: u8 = 2;
+/// `gba` selector: `BootstrappingInfo::from_xml`.
+pub const GBA_XML: u8 = 3;
+/// `gba` selector: `UbRequest::decode`.
+pub const GBA_UB_REQUEST: u8 = 4;
+/// `gba` selector: `UbResponse::decode`.
+pub const GBA_UB_RESPONSE: u8 = 5;
+/// `gba` selector: `BTid::parse`, `parse_psk_identity`.
+pub const GBA_BTID: u8 = 6;
+/// `gba` selector: `NafId` (5 bytes Ua protocol id, then the FQDN).
+pub const GBA_NAF_ID: u8 = 7;
+/// `gba` selector: `PendingChallenge::verify` of parsed credentials against [`gba_pending`].
+pub const GBA_VERIFY: u8 = 8;
+/// `gba` selector: a `UbClient` driven by ops (see [`gba_client`]).
+pub const GBA_CLIENT: u8 = 9;
+
+/// `gba`: input = selector byte || body; `selector % 10` picks one of the `GBA_*` parsers.
+/// Whatever parses re-formats and parses back equal (unless the re-formatted text exceeds the
+/// parser's size limit); `verify` agrees with a reference model and never says `Verified`
+/// without the response computed from XRES; the `UbClient` keeps its state machine.
+pub fn gba(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let text = std::str::from_utf8(body).ok();
+    match sel % 10 {
+        GBA_CHALLENGE => {
+            if let Some(c) = text.and_then(|t| Challenge::parse(t).ok()) {
+                gba_challenge_round_trip(&c);
+            }
+        }
+        GBA_CREDENTIALS => {
+            if let Some(c) = text.and_then(|t| Credentials::parse(t).ok()) {
+                gba_credentials_round_trip(&c);
+            }
+        }
+        GBA_NONCE => {
+            if let Some(t) = text {
+                gba_nonce(t);
+            }
+            let e = base64_encode(body);
+            assert_eq!(
+                base64_decode(&e).as_deref(),
+                Some(body),
+                "base64 round trip"
+            );
+        }
+        GBA_XML => {
+            if let Ok(info) = BootstrappingInfo::from_xml(body) {
+                gba_info_round_trip(&info);
+            }
+        }
+        GBA_UB_REQUEST => gba_ub_request(body),
+        GBA_UB_RESPONSE => {
+            gba_ub_response(body);
+        }
+        GBA_BTID => {
+            if let Some(t) = text {
+                gba_btid(t);
+            }
+        }
+        GBA_NAF_ID => gba_naf_id(body),
+        GBA_VERIFY => {
+            if let Some(c) = text.and_then(|t| Credentials::parse(t).ok()) {
+                gba_verify(&gba_pending(), &c);
+            }
+        }
+        _ => gba_client(body),
+    }
+}
+
+fn gba_challenge_round_trip(c: &Challenge) {
+    assert!(c.realm.len() <= 1024 && c.nonce.len() <= 1024);
+    let Ok(h) = c.to_header() else {
+        panic!("a parsed challenge does not format: {c:?}");
+    };
+    match Challenge::parse(&h) {
+        Ok(again) => assert_eq!(&again, c, "Challenge round trip"),
+        Err(e) => {
+            assert!(
+                e == DigestError::TooLong && h.len() > MAX_HEADER_VALUE,
+                "re-formatted challenge does not parse: {e:?} {h:?}"
+            );
+        }
+    }
+}
+
+fn gba_credentials_round_trip(c: &Credentials) {
+    assert_eq!(c.qop.is_some(), c.nc.is_some());
+    assert_eq!(c.qop.is_some(), c.cnonce.is_some());
+    let Ok(h) = c.to_header() else {
+        panic!("parsed credentials do not format: {c:?}");
+    };
+    match Credentials::parse(&h) {
+        Ok(again) => assert_eq!(&again, c, "Credentials round trip"),
+        Err(e) => {
+            assert!(
+                e == DigestError::TooLong && h.len() > MAX_HEADER_VALUE,
+                "re-formatted credentials do not parse: {e:?} {h:?}"
+            );
+        }
+    }
+}
+
+fn gba_nonce(t: &str) {
+    let decoded = base64_decode(t);
+    if let Some(v) = &decoded {
+        assert_eq!(base64_encode(v), t, "base64 accepted a non-canonical text");
+    }
+    if let Ok(UsimChallenge { rand, autn }) = split_nonce(t) {
+        let v = decoded.expect("split_nonce accepted what base64_decode refuses");
+        assert!(
+            (32..=32 + 64).contains(&v.len()),
+            "nonce of {} bytes",
+            v.len()
+        );
+        assert_eq!(rand[..], v[..16]);
+        assert_eq!(autn[..], v[16..32]);
+    }
+}
+
+fn gba_info_round_trip(info: &BootstrappingInfo) {
+    match info.to_xml() {
+        Ok(x) => assert_eq!(
+            BootstrappingInfo::from_xml(x.as_bytes()).as_ref(),
+            Ok(info),
+            "BootstrappingInfo round trip"
+        ),
+        Err(e) => assert!(
+            info.lifetime.0 > GBA_MAX_LIFETIME,
+            "parsed BootstrappingInfo does not format: {e:?} {info:?}"
+        ),
+    }
+}
+
+fn gba_ub_request(body: &[u8]) {
+    let Ok(Some((req, used))) = UbRequest::decode(body) else {
+        return;
+    };
+    assert!(used <= body.len());
+    gba_credentials_round_trip(&req.authorization);
+    let mut wire = Vec::new();
+    if req.encode(&mut wire).is_err() {
+        return;
+    }
+    match UbRequest::decode(&wire) {
+        Ok(Some((again, n))) => {
+            assert_eq!(again, req, "UbRequest round trip");
+            assert_eq!(n, wire.len());
+        }
+        Ok(None) => panic!("re-encoded UbRequest incomplete"),
+        Err(e) => assert!(
+            e == DigestError::TooLong,
+            "re-encoded UbRequest does not decode: {e:?}"
+        ),
+    }
+}
+
+fn gba_ub_response(body: &[u8]) -> Option<UbResponse> {
+    let Ok(Some((resp, used))) = UbResponse::decode(body) else {
+        return None;
+    };
+    assert!(used <= body.len());
+    match &resp {
+        UbResponse::Unauthorized(c) => gba_challenge_round_trip(c),
+        UbResponse::Bootstrapped(info) => gba_info_round_trip(info),
+        UbResponse::Status(code) => assert!(*code != 200 && *code != 401),
+    }
+    let mut wire = Vec::new();
+    if resp.encode(&mut wire).is_ok() {
+        match UbResponse::decode(&wire) {
+            Ok(Some((again, n))) => {
+                assert_eq!(again, resp, "UbResponse round trip");
+                assert_eq!(n, wire.len());
+            }
+            Ok(None) => panic!("re-encoded UbResponse incomplete"),
+            Err(e) => assert!(
+                e == DigestError::TooLong,
+                "re-encoded UbResponse does not decode: {e:?}"
+            ),
+        }
+    }
+    Some(resp)
+}
+
+fn gba_btid(t: &str) {
+    if let Ok(b) = BTid::parse(t) {
+        assert_eq!(b.as_str(), t);
+        assert_eq!(b.to_string(), t);
+        assert_eq!(BTid::parse(b.as_str()).as_ref(), Ok(&b));
+        let fqdn = b.bsf_fqdn();
+        assert!(t.ends_with(&format!("@{fqdn}")));
+        if let Some(rand) = b.rand() {
+            assert_eq!(BTid::new(&rand, fqdn).as_ref(), Ok(&b), "BTid::new");
+        }
+        for p in [GbaPrefix::Me, GbaPrefix::Uicc] {
+            let id = psk_identity(p, &b);
+            assert_eq!(parse_psk_identity(&id), Ok((Some(p), b.clone())));
+        }
+        assert_eq!(parse_psk_identity(t), Ok((None, b.clone())));
+    }
+    if let Ok((p, b)) = parse_psk_identity(t) {
+        match p {
+            None => assert_eq!(b.as_str(), t),
+            Some(p) => {
+                let semi = psk_identity(p, &b);
+                let dot = format!("{}.{}", p.as_str(), b.as_str());
+                assert!(t == semi || t == dot, "psk identity {t:?} is neither form");
+            }
+        }
+    }
+}
+
+fn gba_naf_id(body: &[u8]) {
+    let Some((ua, fqdn)) = body.split_first_chunk::<5>() else {
+        return;
+    };
+    let Ok(fqdn) = std::str::from_utf8(fqdn) else {
+        return;
+    };
+    let Ok(id) = NafId::new(fqdn, *ua) else {
+        assert!(NafId::tls_psk(fqdn, 0x00a8).is_err());
+        return;
+    };
+    assert_eq!(id.fqdn(), fqdn);
+    assert_eq!(id.ua_protocol_id(), *ua);
+    assert_eq!(id.to_bytes(), [fqdn.as_bytes(), &ua[..]].concat());
+    if ua[..3] == [1, 0, 1] {
+        let suite = u16::from_be_bytes([ua[3], ua[4]]);
+        assert_eq!(NafId::tls_psk(fqdn, suite).as_ref(), Ok(&id));
+    }
+    let ks = Ks([3; 32]);
+    black_box(ks_naf(&ks, &GBA_RAND, GBA_IMPI, &id).is_ok());
+}
+
+/// The `response` of `GET /` with an empty body for the fixed challenge.
+fn gba_expected(pending: &PendingChallenge, password: &[u8], nc: u32, cnonce: &str) -> String {
+    digest_response(&DigestInput {
+        username: GBA_IMPI,
+        realm: GBA_BSF,
+        password,
+        method: "GET",
+        uri: GBA_URI,
+        nonce: pending.nonce(),
+        qop: Some((Qop::AuthInt, nc, cnonce)),
+        body: b"",
+    })
+}
+
+/// `verify` of `creds` (for `GET /`, empty body) against a reference model; returns the verdict.
+fn gba_verify(pending: &PendingChallenge, creds: &Credentials) -> Verdict {
+    let v = pending.verify("GET", GBA_URI, b"", creds);
+    let well = creds.username == GBA_IMPI
+        && creds.realm == GBA_BSF
+        && creds.nonce == pending.nonce()
+        && creds.uri == GBA_URI
+        && creds.opaque.is_none()
+        && creds.algorithm
+        && creds.qop == Some(Qop::AuthInt)
+        && creds.response.len() == 32;
+    if !well {
+        assert!(matches!(v, Verdict::Malformed(_)), "{v:?} for {creds:?}");
+        return v;
+    }
+    let (nc, cnonce) = (
+        creds.nc.expect("nc"),
+        creds.cnonce.as_deref().expect("cnonce"),
+    );
+    let with_xres = creds.response == gba_expected(pending, &gba_vector().xres, nc, cnonce);
+    let with_empty = creds.response == gba_expected(pending, &[], nc, cnonce);
+    let want = match (creds.auts, with_xres, with_empty) {
+        (Some(auts), _, true) => Verdict::Resync {
+            rand: GBA_RAND,
+            auts,
+        },
+        (Some(_), _, false) => Verdict::BadResponse,
+        (None, true, _) => Verdict::Verified,
+        (None, false, true) => Verdict::NetworkAuthFailed,
+        (None, false, false) => Verdict::BadResponse,
+    };
+    assert_eq!(v, want, "verify disagrees with the model for {creds:?}");
+    v
+}
+
+/// Reads `len (u16 BE) || bytes` from the front of `data`.
+fn gba_chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else {
+        *data = &[];
+        return &[];
+    };
+    let n = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+    let (c, r) = rest.split_at(n);
+    *data = r;
+    c
+}
+
+/// `gba` client op: `UbClient::start`.
+pub const GBA_OP_START: u8 = 0;
+/// `gba` client op: `len (u16 BE) || an HTTP response` through `UbResponse::decode`; a 401's
+/// challenge goes to `on_challenge`, a 200's body (re-formatted) to `on_bootstrapping_info`.
+pub const GBA_OP_RESPONSE: u8 = 1;
+/// `gba` client op: `m` then `answer`: `m % 3` = 0 the USIM of set 1 on the last challenge,
+/// 1 a MAC failure, 2 a sync failure with AUTS `[m; 14]`; cnonce `[m; 16]`.
+pub const GBA_OP_ANSWER: u8 = 2;
+/// `gba` client op: `len (u16 BE) || XML` to `on_bootstrapping_info`.
+pub const GBA_OP_INFO: u8 = 3;
+
+/// The `GBA_CLIENT` body: ops (`GBA_OP_*`, the tag `% 4`) on a `UbClient` for [`GBA_IMPI`] at
+/// [`GBA_BSF`] with the USIM of set 1. Answers to the fixed challenge are checked by `verify`:
+/// RES → `Verified`, MAC failure → `NetworkAuthFailed`, sync failure → `Resync`.
+pub fn gba_client(mut data: &[u8]) {
+    let pending = gba_pending();
+    let fixed = pending.challenge();
+    let mut usim = gba_usim();
+    let mut client = UbClient::new(GBA_IMPI, GBA_BSF, GBA_URI).expect("valid client");
+    let mut challenges = 0u8;
+    let mut last: Option<(Challenge, UsimChallenge)> = None;
+    let mut answered_rand: Option<[u8; 16]> = None;
+    let mut done = false;
+    let mut ops = 0;
+    while let Some((&tag, rest)) = data.split_first() {
+        data = rest;
+        ops += 1;
+        if ops > 64 {
+            break;
+        }
+        let on_info = |client: &mut UbClient, body: &[u8], answered: Option<[u8; 16]>| {
+            let r = client.on_bootstrapping_info(body);
+            if let Ok(info) = &r {
+                let rand = BTid::parse(&info.btid).ok().and_then(|b| b.rand());
+                assert!(
+                    answered.is_some() && rand == answered,
+                    "B-TID {:?} accepted for {answered:?}",
+                    info.btid
+                );
+            }
+            r.is_ok()
+        };
+        match tag % 4 {
+            GBA_OP_START => {
+                if let Ok(c) = client.start() {
+                    assert_eq!(c, Credentials::initial(GBA_IMPI, GBA_BSF, GBA_URI));
+                    assert!(c.is_initial());
+                    gba_credentials_round_trip(&c);
+                }
+            }
+            GBA_OP_RESPONSE => {
+                let chunk = gba_chunk(&mut data);
+                match gba_ub_response(chunk) {
+                    Some(UbResponse::Unauthorized(c)) => {
+                        if let Ok(u) = client.on_challenge(&c) {
+                            assert!(!done, "a challenge accepted after the run ended");
+                            assert_eq!(split_nonce(&c.nonce).as_ref(), Ok(&u));
+                            assert_eq!(c.realm, GBA_BSF);
+                            challenges += 1;
+                            assert!(challenges <= MAX_CHALLENGES, "too many challenges");
+                            answered_rand = None;
+                            last = Some((c, u));
+                        }
+                    }
+                    Some(UbResponse::Bootstrapped(info)) => {
+                        let xml = info.to_xml().unwrap_or_default();
+                        if on_info(&mut client, xml.as_bytes(), answered_rand) {
+                            done = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            GBA_OP_ANSWER => {
+                let Some((&m, rest)) = data.split_first() else {
+                    break;
+                };
+                data = rest;
+                let auts = [m; 14];
+                let mut res = None;
+                let outcome = match (m % 3, &last) {
+                    (0, Some((_, u))) => match usim.authenticate(&u.rand, &u.autn) {
+                        Ok(r) => {
+                            res = Some(r.res);
+                            None
+                        }
+                        Err(UsimFailure::SyncFailure { auts }) => {
+                            Some(UsimOutcome::SyncFailure { auts })
+                        }
+                        Err(_) => Some(UsimOutcome::MacFailure),
+                    },
+                    (2, _) => Some(UsimOutcome::SyncFailure { auts }),
+                    _ => Some(UsimOutcome::MacFailure),
+                };
+                let outcome = match (&res, outcome) {
+                    (Some(r), _) => UsimOutcome::Res(r),
+                    (None, Some(o)) => o,
+                    (None, None) => unreachable!(),
+                };
+                let Ok(creds) = client.answer(outcome, &[m; 16], "GET", b"") else {
+                    continue;
+                };
+                let (c, u) = last.clone().expect("answered without a challenge");
+                assert!(!done, "answered after the run ended");
+                assert_eq!(creds.username, GBA_IMPI);
+                assert_eq!(creds.realm, GBA_BSF);
+                assert_eq!(creds.uri, GBA_URI);
+                assert_eq!(creds.nonce, c.nonce);
+                assert_eq!(creds.opaque, c.opaque);
+                gba_credentials_round_trip(&creds);
+                let parsed = Credentials::parse(&creds.to_header().expect("answer formats"))
+                    .expect("answer parses");
+                if c == fixed {
+                    let v = gba_verify(&pending, &parsed);
+                    match outcome {
+                        UsimOutcome::Res(_) => assert_eq!(v, Verdict::Verified),
+                        UsimOutcome::MacFailure => assert_eq!(v, Verdict::NetworkAuthFailed),
+                        UsimOutcome::SyncFailure { auts } => assert_eq!(
+                            v,
+                            Verdict::Resync {
+                                rand: GBA_RAND,
+                                auts
+                            }
+                        ),
+                    }
+                }
+                match outcome {
+                    UsimOutcome::Res(_) => answered_rand = Some(u.rand),
+                    UsimOutcome::MacFailure => done = true,
+                    UsimOutcome::SyncFailure { .. } => answered_rand = None,
+                }
+                last = None;
+            }
+            _ => {
+                let chunk = gba_chunk(&mut data);
+                if on_info(&mut client, chunk, answered_rand) {
+                    done = true;
+                }
+            }
+        }
     }
 }
