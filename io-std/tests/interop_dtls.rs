@@ -146,7 +146,14 @@ fn our_client_with_gnutls_dtls_server() {
 }
 
 /// Runs our DTLS server until `peer` has connected, exchanged a line each way and closed.
-fn serve_one(server: &mut DtlsServer, peer: &mut Peer, their_line: &str) -> (SocketAddr, String) {
+/// Serves one peer; after the exchange, waits up to `close_wait` for the peer's answer to our
+/// close_notify.
+fn serve_one(
+    server: &mut DtlsServer,
+    peer: &mut Peer,
+    their_line: &str,
+    close_wait: Duration,
+) -> (SocketAddr, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut who = None;
     let mut export = String::new();
@@ -184,9 +191,13 @@ fn serve_one(server: &mut DtlsServer, peer: &mut Peer, their_line: &str) -> (Soc
             }
         }
         if got {
-            // wait for the peer's close_notify answer, or give up quietly
-            if let Ok(Some(ServerEvent::Closed(a))) = server.poll(Duration::from_secs(2)) {
-                return (a, export);
+            // Wait for the peer's close_notify answer, or give up quietly; callers that need
+            // the session gone assert it (and wait generously: CI machines are loaded).
+            let until = Instant::now() + close_wait;
+            while Instant::now() < until {
+                if let Ok(Some(ServerEvent::Closed(a))) = server.poll(Duration::from_millis(200)) {
+                    return (a, export);
+                }
             }
             return (who.unwrap(), export);
         }
@@ -221,7 +232,12 @@ fn openssl_dtls_client_with_our_server() {
             "-keymatexportlen",
             "32",
         ]);
-        let (_, export) = serve_one(&mut server, &mut peer, "c2s from openssl\n");
+        let (_, export) = serve_one(
+            &mut server,
+            &mut peer,
+            "c2s from openssl\n",
+            Duration::from_secs(10),
+        );
         assert_eq!(server.hello_verifies(), 1, "the cookie exchange ran");
         assert_eq!(peer.value_after("Keying material:"), export);
         assert!(peer.log().contains("s2c from m2msec"));
@@ -251,7 +267,12 @@ fn gnutls_dtls_client_with_our_server() {
             &format!("--keymatexport={LABEL}"),
             "--keymatexportsize=32",
         ]);
-        let (_, export) = serve_one(&mut server, &mut peer, "c2s from gnutls\n");
+        let (_, export) = serve_one(
+            &mut server,
+            &mut peer,
+            "c2s from gnutls\n",
+            Duration::from_secs(2),
+        );
         assert_eq!(peer.value_after("Key material:"), export);
         peer.wait_for("(DTLS1.2");
         peer.finish();
