@@ -188,15 +188,6 @@ impl Listener for ServiceHandle {
     }
 }
 
-impl Listener for RegistrarHandle {
-    fn local_addr(&self) -> Option<SocketAddr> {
-        Self::local_addr(self)
-    }
-    fn shutdown(self) -> impl Future<Output = std::io::Result<()>> + Send {
-        Self::shutdown(self)
-    }
-}
-
 /// The listeners of a running role, as its `[service]` section configures them.
 #[derive(Debug)]
 pub struct Listeners<H> {

@@ -85,10 +85,11 @@ use m2msec::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
+pub use super::mef::ServiceHandle;
 pub use m2msec::frameworks::binding::AssociationFramework as Framework;
 
 use super::bsf::{zn_fetch, ZnError, ZnFlavor};
@@ -1305,13 +1306,8 @@ impl Registrar {
     /// Serves TLS associations from `listener` in a background task.
     pub fn spawn(self, listener: TcpListener) -> RegistrarHandle {
         let local_addr = listener.local_addr().ok();
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(Arc::new(self).serve(listener, stopped));
-        RegistrarHandle {
-            local_addr,
-            stop,
-            task,
-        }
+        let this = Arc::new(self);
+        ServiceHandle::spawn(local_addr, move |stop| this.serve(listener, stop))
     }
 
     /// Binds a DTLS listener (`coaps://`) on `addr` and serves associations in a background
@@ -1339,13 +1335,9 @@ impl Registrar {
         let listener =
             DtlsListener::bind_with_request_lookup(addr, config, DTLS_MTU, options, lookup).await?;
         let local_addr = Some(listener.local_addr());
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(this.serve_dtls(listener, stopped));
-        Ok(RegistrarHandle {
-            local_addr,
-            stop,
-            task,
-        })
+        Ok(ServiceHandle::spawn(local_addr, move |stop| {
+            this.serve_dtls(listener, stop)
+        }))
     }
 
     /// Accepts TLS connections from `listener` until `stop` turns true (or its sender is
@@ -1642,33 +1634,9 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// A running registrar: its address, and the way to stop it.
-///
-/// Dropping the handle stops the service too; [`shutdown`](Self::shutdown) also waits until
-/// every association task is gone.
-#[derive(Debug)]
-pub struct RegistrarHandle {
-    local_addr: Option<SocketAddr>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<io::Result<()>>,
-}
-
-impl RegistrarHandle {
-    /// The address the registrar listens on.
-    #[must_use]
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-
-    /// Stops accepting, ends every association and waits until the service is gone.
-    pub async fn shutdown(self) -> io::Result<()> {
-        let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(io::Error::other(e)),
-        }
-    }
-}
+/// A running registrar: its address, and the way to stop it (the MEF's and MAF's
+/// [`ServiceHandle`]).
+pub type RegistrarHandle = ServiceHandle;
 
 // ---------------------------------------------------------------------------------------------
 // Entity A
