@@ -897,3 +897,31 @@ proptest! {
         let _ = m2msec::gba::digest::UbResponse::decode(text.as_bytes());
     }
 }
+
+/// Whatever parses formats back: a lifetime an offset would carry past 9999-12-31T23:59:59Z is
+/// refused by the parser (found by the `gba` fuzz target's round-trip check), and a formatted
+/// header stays within the parse bound (the formatter refuses anything longer).
+#[test]
+fn parse_and_format_bounds_agree() {
+    let xml = |t: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><BootstrappingInfo xmlns=\"uri:3gpp-gba\"><btid>I1U8vpY3qJ0hiuZNrke/NQ==@bsf.home1.net</btid><lifetime>{t}</lifetime></BootstrappingInfo>"
+        )
+    };
+    let last = BootstrappingInfo::from_xml(xml("9999-12-31T23:59:59Z").as_bytes()).unwrap();
+    assert_eq!(
+        BootstrappingInfo::from_xml(last.to_xml().unwrap().as_bytes()).unwrap(),
+        last
+    );
+    assert!(BootstrappingInfo::from_xml(xml("9999-12-31T23:59:59-01:00").as_bytes()).is_err());
+    assert!(BootstrappingInfo::from_xml(xml("9999-12-31T23:59:59+01:00").as_bytes()).is_ok());
+
+    // Formatting never yields a header the parser would refuse for its length.
+    let long = "a".repeat(1000);
+    let header =
+        format!("Digest realm={long},nonce={long},opaque={long},qop=auth-int,algorithm=AKAv1-MD5");
+    let c = Challenge::parse(&header).unwrap();
+    let again = c.to_header().unwrap();
+    assert!(again.len() <= m2msec::gba::digest::MAX_HEADER_VALUE);
+    assert_eq!(Challenge::parse(&again).unwrap(), c);
+}

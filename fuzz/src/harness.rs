@@ -1922,35 +1922,34 @@ pub fn gba(data: &[u8]) {
 
 fn gba_challenge_round_trip(c: &Challenge) {
     assert!(c.realm.len() <= 1024 && c.nonce.len() <= 1024);
-    let Ok(h) = c.to_header() else {
-        panic!("a parsed challenge does not format: {c:?}");
+    // A parsed value may grow when formatted; the formatter refuses what the parser would.
+    let h = match c.to_header() {
+        Ok(h) => h,
+        Err(DigestError::TooLong) => return,
+        Err(e) => panic!("a parsed challenge does not format: {e:?} {c:?}"),
     };
-    match Challenge::parse(&h) {
-        Ok(again) => assert_eq!(&again, c, "Challenge round trip"),
-        Err(e) => {
-            assert!(
-                e == DigestError::TooLong && h.len() > MAX_HEADER_VALUE,
-                "re-formatted challenge does not parse: {e:?} {h:?}"
-            );
-        }
-    }
+    assert!(h.len() <= MAX_HEADER_VALUE);
+    assert_eq!(
+        Challenge::parse(&h).as_ref(),
+        Ok(c),
+        "Challenge round trip: {h:?}"
+    );
 }
 
 fn gba_credentials_round_trip(c: &Credentials) {
     assert_eq!(c.qop.is_some(), c.nc.is_some());
     assert_eq!(c.qop.is_some(), c.cnonce.is_some());
-    let Ok(h) = c.to_header() else {
-        panic!("parsed credentials do not format: {c:?}");
+    let h = match c.to_header() {
+        Ok(h) => h,
+        Err(DigestError::TooLong) => return,
+        Err(e) => panic!("parsed credentials do not format: {e:?} {c:?}"),
     };
-    match Credentials::parse(&h) {
-        Ok(again) => assert_eq!(&again, c, "Credentials round trip"),
-        Err(e) => {
-            assert!(
-                e == DigestError::TooLong && h.len() > MAX_HEADER_VALUE,
-                "re-formatted credentials do not parse: {e:?} {h:?}"
-            );
-        }
-    }
+    assert!(h.len() <= MAX_HEADER_VALUE);
+    assert_eq!(
+        Credentials::parse(&h).as_ref(),
+        Ok(c),
+        "Credentials round trip: {h:?}"
+    );
 }
 
 fn gba_nonce(t: &str) {
@@ -1971,17 +1970,16 @@ fn gba_nonce(t: &str) {
 }
 
 fn gba_info_round_trip(info: &BootstrappingInfo) {
-    match info.to_xml() {
-        Ok(x) => assert_eq!(
-            BootstrappingInfo::from_xml(x.as_bytes()).as_ref(),
-            Ok(info),
-            "BootstrappingInfo round trip"
-        ),
-        Err(e) => assert!(
-            info.lifetime.0 > GBA_MAX_LIFETIME,
-            "parsed BootstrappingInfo does not format: {e:?} {info:?}"
-        ),
-    }
+    // The parser refuses lifetimes the formatter could not write back.
+    assert!(info.lifetime.0 <= GBA_MAX_LIFETIME);
+    let x = info
+        .to_xml()
+        .unwrap_or_else(|e| panic!("parsed BootstrappingInfo does not format: {e:?} {info:?}"));
+    assert_eq!(
+        BootstrappingInfo::from_xml(x.as_bytes()).as_ref(),
+        Ok(info),
+        "BootstrappingInfo round trip"
+    );
 }
 
 fn gba_ub_request(body: &[u8]) {

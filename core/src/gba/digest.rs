@@ -310,6 +310,15 @@ fn require(params: &mut Vec<Param>, name: &'static str) -> Result<String, Digest
 }
 
 /// Appends `, name="value"` (the first without the comma), escaping `"` and `\`.
+/// A formatted header value, refused if the parsers would refuse it for its length (a value
+/// that parsed may grow when formatted: quotes, escapes and separators).
+fn bounded(out: String) -> Result<String, DigestError> {
+    if out.len() > MAX_HEADER_VALUE {
+        return Err(DigestError::TooLong);
+    }
+    Ok(out)
+}
+
 fn push_quoted(out: &mut String, name: &str, value: &str) -> Result<(), DigestError> {
     if value.len() > MAX_PARAM_VALUE {
         return Err(DigestError::TooLong);
@@ -456,7 +465,7 @@ impl Challenge {
         if self.stale {
             push_token(&mut out, "stale", "true");
         }
-        Ok(out)
+        bounded(out)
     }
 }
 
@@ -609,7 +618,7 @@ impl Credentials {
         if let Some(a) = &self.auts {
             push_quoted(&mut out, "auts", &base64_encode(a))?;
         }
-        Ok(out)
+        bounded(out)
     }
 }
 
@@ -1370,8 +1379,15 @@ fn parse_datetime(s: &str) -> Option<UnixTime> {
         return None;
     }
     let t = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
+    // What `format_datetime` can write back: an offset must not carry the instant past 9999.
+    if t > MAX_DATETIME {
+        return None;
+    }
     u64::try_from(t).ok().map(UnixTime)
 }
+
+/// 9999-12-31T23:59:59Z, the latest instant a lifetime can be written as.
+const MAX_DATETIME: i64 = 253_402_300_799;
 
 /// `YYYY-MM-DDThh:mm:ssZ` for years up to 9999.
 fn format_datetime(t: UnixTime) -> Option<String> {
