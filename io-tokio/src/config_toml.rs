@@ -1511,7 +1511,7 @@ fn datetime_to_unix(dt: &Datetime) -> Result<UnixTime, FormatProblem> {
         Some(Offset::Z) => 0,
         Some(Offset::Custom { minutes }) => i64::from(minutes),
     };
-    let days = days_from_civil(
+    let days = m2msec::time::days_from_civil(
         i64::from(date.year),
         i64::from(date.month),
         i64::from(date.day),
@@ -1524,17 +1524,6 @@ fn datetime_to_unix(dt: &Datetime) -> Result<UnixTime, FormatProblem> {
     u64::try_from(secs)
         .map(UnixTime)
         .map_err(|_| FormatProblem::BeforeEpoch)
-}
-
-/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `<number><unit>` parts, units `s m h d w`, e.g. `1h30m`; `None` if malformed or overflowing.

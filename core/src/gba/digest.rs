@@ -1288,28 +1288,6 @@ fn element<'a>(s: &'a str, name: &'static str) -> Result<(&'a str, &'a str), Dig
     Ok((text.trim(), after))
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn digits(s: &str, range: core::ops::Range<usize>) -> Option<i64> {
     let d = s.get(range)?;
     if !d.bytes().all(|c| c.is_ascii_digit()) {
@@ -1378,7 +1356,7 @@ fn parse_datetime(s: &str) -> Option<UnixTime> {
     if y < 1970 || d < 1 || d > dim || h > 23 || mi > 59 || se > 59 {
         return None;
     }
-    let t = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
+    let t = crate::time::days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
     // What `format_datetime` can write back: an offset must not carry the instant past 9999.
     if t > MAX_DATETIME {
         return None;
@@ -1392,7 +1370,7 @@ const MAX_DATETIME: i64 = 253_402_300_799;
 /// `YYYY-MM-DDThh:mm:ssZ` for years up to 9999.
 fn format_datetime(t: UnixTime) -> Option<String> {
     let secs = i64::try_from(t.0).ok()?;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
     if y > 9999 {
         return None;
     }
