@@ -35,7 +35,7 @@ use m2msec::gba::Ks;
 use m2msec::store::{KeyKind, KeyRecord, KeySecret, StoreError, StoreOp, StoreReply};
 use m2msec::{ClientConfig, ClientPsk, Now, Psk, PskTable, ServerConfig, UnixTime};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -43,7 +43,7 @@ use zeroize::Zeroizing;
 
 pub use super::mef::ServiceHandle;
 use crate::store::{AsyncKeyStore, Kek};
-use crate::{accept, connect, TlsStream};
+use crate::{accept, connect};
 
 /// The Zn route: `POST /zn/bootstrappingInfo`.
 pub const ZN_PATH: &str = "/zn/bootstrappingInfo";
@@ -212,6 +212,18 @@ impl std::error::Error for ZnError {
     }
 }
 
+impl ZnError {
+    /// The failures of the binding's request/response exchange (shared with the MEF's clients).
+    fn from_exchange(e: super::mef::ClientError) -> Self {
+        use super::mef::ClientError as C;
+        match e {
+            C::Transport(t) => Self::Transport(t),
+            C::Closed => Self::Closed,
+            other => Self::Malformed(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::Error> for ZnError {
     fn from(e: crate::Error) -> Self {
         Self::Transport(e)
@@ -261,7 +273,9 @@ pub async fn zn_fetch(
         request_id: request_id()?,
         body,
     };
-    let response = exchange(&mut tls, &req).await?;
+    let response = super::mef::exchange(&mut tls, &req)
+        .await
+        .map_err(ZnError::from_exchange)?;
     let _ = tls.shutdown().await;
     if response.rsc != Rsc::Ok {
         let body: Option<ErrorBody> = from_body(&response.body).ok();
@@ -282,40 +296,6 @@ pub async fn zn_fetch(
         bootstrapping_time: UnixTime(body.bootstrapping_time),
         uss: body.uss.clone(),
     })
-}
-
-/// Sends `req` and reads one response.
-async fn exchange<IO>(tls: &mut TlsStream<IO>, req: &Request) -> Result<Response, ZnError>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut out = Zeroizing::new(Vec::new());
-    req.encode(&mut out)
-        .map_err(|e| ZnError::Malformed(e.to_string()))?;
-    tls.write_all(&out).await?;
-    tls.flush().await?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(READ_CHUNK));
-    let mut chunk = Zeroizing::new([0u8; READ_CHUNK]);
-    loop {
-        match Response::decode(&buf) {
-            Ok(Some((response, _))) => {
-                if response.request_id != req.request_id && response.request_id != "-" {
-                    return Err(ZnError::Malformed("X-M2M-RI not echoed".into()));
-                }
-                return Ok(response);
-            }
-            Ok(None) => {}
-            Err(e) => return Err(ZnError::Malformed(e.to_string())),
-        }
-        let n = tls.read(chunk.as_mut()).await?;
-        if n == 0 {
-            return Err(ZnError::Closed);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_HEAD + MAX_BODY {
-            return Err(ZnError::Malformed("response too large".into()));
-        }
-    }
 }
 
 fn request_id() -> io::Result<String> {

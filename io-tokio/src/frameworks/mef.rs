@@ -1269,8 +1269,11 @@ pub(crate) async fn exchange_dtls(
     )))
 }
 
-/// Sends `req` and reads one response.
-async fn exchange<IO>(tls: &mut TlsStream<IO>, req: &Request) -> Result<Response, ClientError>
+/// Sends `req` and reads one response (also the BSF's Zn client's exchange).
+pub(crate) async fn exchange<IO>(
+    tls: &mut TlsStream<IO>,
+    req: &Request,
+) -> Result<Response, ClientError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
