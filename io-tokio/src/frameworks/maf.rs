@@ -58,7 +58,6 @@ use m2msec::{CipherSuite, ClientConfig, ClientPsk, Now, Psk, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
 use super::bsf::{zn_fetch, ZnFlavor};
@@ -70,8 +69,8 @@ use super::mef::{
 use super::Transport;
 use crate::store::AsyncKeyStore;
 use crate::{
-    accept_with_async, connect, Accepted, AsyncPskLookup, DtlsConnection, DtlsListener,
-    DtlsListenerOptions, Error, PskLookupFuture, TlsStream,
+    accept_with_async, connect, AsyncPskLookup, DtlsConnection, DtlsListener, DtlsListenerOptions,
+    Error, PskLookupFuture, TlsStream,
 };
 
 /// The future a [`FetchKm`] returns.
@@ -335,42 +334,20 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     pub async fn serve_until(
         self: Arc<Self>,
         listener: TcpListener,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
+        let max = self.max_connections;
+        let serve = move |tcp: TcpStream, peer: SocketAddr| {
+            let _ = tcp.set_nodelay(true);
+            let this = Arc::clone(&self);
+            async move {
+                if let Err(e) = this.serve_connection(tcp).await {
+                    tracing::warn!(%peer, error = %e, "MAF connection failed");
                 }
-                accepted = listener.accept(), if tasks.len() < self.max_connections => {
-                    match accepted {
-                        Ok((tcp, peer)) => {
-                            let _ = tcp.set_nodelay(true);
-                            let this = Arc::clone(&self);
-                            tasks.spawn(async move {
-                                if let Err(e) = this.serve_connection(tcp).await {
-                                    tracing::warn!(%peer, error = %e, "MAF connection failed");
-                                }
-                            });
-                        }
-                        Err(e) if is_transient(&e) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "MAF accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
-        }
-        tasks.shutdown().await;
-        Ok(())
+        };
+        let failed = |e: &io::Error| tracing::warn!(error = %e, "MAF accept failed");
+        super::serve::tcp(listener, stop, max, serve, failed).await
     }
 
     /// Runs one connection: the TLS-PSK handshake, then requests until the peer closes.
@@ -480,37 +457,18 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
     /// answered from the session's cache of its last response (`docs/protocol.md`).
     pub async fn serve_dtls(
         self: Arc<Self>,
-        mut listener: DtlsListener,
-        mut stop: watch::Receiver<bool>,
+        listener: DtlsListener,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        let result = loop {
-            if *stop.borrow() {
-                break Ok(());
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break Ok(());
-                    }
-                }
-                accepted = listener.accept_or_failure(), if tasks.len() < self.max_connections => {
-                    match accepted {
-                        Ok(Accepted::Connection(conn)) => {
-                            let this = Arc::clone(&self);
-                            tasks.spawn(async move { this.serve_dtls_connection(conn).await });
-                        }
-                        Ok(Accepted::Failed { peer, error }) => {
-                            tracing::warn!(transport = "DTLS", %peer, %error, "MAF handshake failed");
-                        }
-                        Err(e) => break Err(io::Error::other(e)),
-                    }
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+        let max = self.max_connections;
+        let serve = move |conn| {
+            let this = Arc::clone(&self);
+            async move { this.serve_dtls_connection(conn).await }
         };
-        tasks.shutdown().await;
-        result
+        let failed = |peer: SocketAddr, error: Error| {
+            tracing::warn!(transport = "DTLS", %peer, %error, "MAF handshake failed");
+        };
+        super::serve::dtls(listener, stop, max, serve, failed).await
     }
 
     async fn serve_dtls_connection(&self, conn: DtlsConnection) {
@@ -621,16 +579,6 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
         }
         Psk::new(record.secret.expose()).ok()
     }
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -48,12 +48,12 @@ use m2msec::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::registrar::MatchingVerifier;
 use crate::store::AsyncKeyStore;
-use crate::{accept, connect, connect_dtls, Accepted, DtlsConnection, DtlsListener, TlsStream};
+use crate::{accept, connect, connect_dtls, DtlsConnection, DtlsListener, TlsStream};
 
 /// Default bound on a handshake and on the wait for the next request of an idle connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -399,37 +399,20 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        let result = loop {
-            if *stop.borrow() {
-                break Ok(());
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break Ok(());
-                    }
-                }
-                accepted = listener.accept(), if tasks.len() < self.max_connections => match accepted {
-                    Ok((tcp, peer)) => {
-                        let this = Arc::clone(&self);
-                        tasks.spawn(async move { this.serve_tcp(tcp, peer).await });
-                    }
-                    // A connection reset before it was accepted (and similar) is the peer's
-                    // problem; a listener error such as EMFILE is retried after a pause.
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => {
-                        self.emit(MefEvent::AcceptFailed { error: e.to_string() });
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+        let max = self.max_connections;
+        let this = Arc::clone(&self);
+        let serve = move |tcp, peer| {
+            let this = Arc::clone(&this);
+            async move { this.serve_tcp(tcp, peer).await }
         };
-        tasks.shutdown().await;
-        result
+        let failed = |e: &io::Error| {
+            self.emit(MefEvent::AcceptFailed {
+                error: e.to_string(),
+            })
+        };
+        super::serve::tcp(listener, stop, max, serve, failed).await
     }
 
     /// Binds a DTLS listener (`coaps://`) on `addr` and serves in a background task; see
@@ -450,40 +433,22 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
     /// `X-M2M-RI` answered from the session's cache of its last response (`docs/protocol.md`).
     pub async fn serve_dtls(
         self: Arc<Self>,
-        mut listener: DtlsListener,
-        mut stop: watch::Receiver<bool>,
+        listener: DtlsListener,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        let result = loop {
-            if *stop.borrow() {
-                break Ok(());
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break Ok(());
-                    }
-                }
-                accepted = listener.accept_or_failure(), if tasks.len() < self.max_connections => {
-                    match accepted {
-                        Ok(Accepted::Connection(conn)) => {
-                            let this = Arc::clone(&self);
-                            tasks.spawn(async move { this.serve_dtls_connection(conn).await });
-                        }
-                        Ok(Accepted::Failed { peer, error }) => {
-                            self.emit(MefEvent::HandshakeFailed {
-                                peer: Some(peer),
-                                error: error.to_string(),
-                            });
-                        }
-                        Err(e) => break Err(e.into()),
-                    }
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+        let max = self.max_connections;
+        let this = Arc::clone(&self);
+        let serve = move |conn| {
+            let this = Arc::clone(&this);
+            async move { this.serve_dtls_connection(conn).await }
         };
-        tasks.shutdown().await;
-        result
+        let failed = |peer, error: crate::Error| {
+            self.emit(MefEvent::HandshakeFailed {
+                peer: Some(peer),
+                error: error.to_string(),
+            });
+        };
+        super::serve::dtls(listener, stop, max, serve, failed).await
     }
 
     /// The session's authenticated peer: its PSK identity, or for an ECDHE-ECDSA session the
@@ -903,16 +868,6 @@ pub(crate) fn log_refusal(service: &'static str, identity: &str, path: &str, res
         parameter = body.as_ref().and_then(|b| b.parameter.as_deref()).unwrap_or("-"),
         "request refused"
     );
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }
 
 fn is_gone(e: &io::Error) -> bool {

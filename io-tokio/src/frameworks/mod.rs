@@ -5,6 +5,7 @@ pub mod bsf;
 pub mod maf;
 pub mod mef;
 pub mod registrar;
+mod serve;
 
 use std::fmt;
 

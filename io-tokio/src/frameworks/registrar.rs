@@ -85,7 +85,6 @@ use m2msec::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
@@ -99,7 +98,7 @@ use super::maf::{
 };
 use super::Transport;
 use crate::{
-    accept_with_request, connect, connect_dtls, Accepted, AsyncPskRequestLookup, DtlsConnection,
+    accept_with_request, connect, connect_dtls, AsyncPskRequestLookup, DtlsConnection,
     DtlsListener, DtlsListenerOptions, Error, PskRequest, TlsStream,
 };
 
@@ -1345,38 +1344,21 @@ impl Registrar {
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                accepted = listener.accept(), if tasks.len() < self.max_connections => {
-                    match accepted {
-                        Ok((tcp, peer)) => {
-                            let this = Arc::clone(&self);
-                            tasks.spawn(async move { this.serve_tcp(tcp, peer).await });
-                        }
-                        Err(e) if is_transient(&e) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "registrar accept failed");
-                            self.emit(RegistrarEvent::AcceptFailed { error: e.to_string() });
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        tasks.shutdown().await;
-        Ok(())
+        let max = self.max_connections;
+        let this = Arc::clone(&self);
+        let serve = move |tcp, peer| {
+            let this = Arc::clone(&this);
+            async move { this.serve_tcp(tcp, peer).await }
+        };
+        let failed = |e: &io::Error| {
+            tracing::warn!(error = %e, "registrar accept failed");
+            self.emit(RegistrarEvent::AcceptFailed {
+                error: e.to_string(),
+            });
+        };
+        super::serve::tcp(listener, stop, max, serve, failed).await
     }
 
     async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr) {
@@ -1443,39 +1425,29 @@ impl Registrar {
     /// Like [`serve`](Self::serve), over DTLS: one request per record.
     async fn serve_dtls(
         self: Arc<Self>,
-        mut listener: DtlsListener,
-        mut stop: watch::Receiver<bool>,
+        listener: DtlsListener,
+        stop: watch::Receiver<bool>,
     ) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        let result = loop {
-            if *stop.borrow() {
-                break Ok(());
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break Ok(());
-                    }
-                }
-                accepted = listener.accept_or_failure() => match accepted {
-                    Ok(Accepted::Connection(conn)) => {
-                        let this = Arc::clone(&self);
-                        tasks.spawn(async move { this.serve_dtls_connection(conn).await });
-                    }
-                    Ok(Accepted::Failed { peer, error }) => {
-                        // A refused lookup was reported by the lookup itself.
-                        if !matches!(error, Error::Tls(m2msec::Error::UnknownPskIdentity)) {
-                            let refusal = refusal_of(&error);
-                            self.refused(Transport::Dtls, Some(peer), None, refusal, error.to_string());
-                        }
-                    }
-                    Err(e) => break Err(io::Error::from(e)),
-                },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        let max = self.max_connections;
+        let this = Arc::clone(&self);
+        let serve = move |conn| {
+            let this = Arc::clone(&this);
+            async move { this.serve_dtls_connection(conn).await }
+        };
+        let failed = |peer, error: Error| {
+            // A refused lookup was reported by the lookup itself.
+            if !matches!(error, Error::Tls(m2msec::Error::UnknownPskIdentity)) {
+                let refusal = refusal_of(&error);
+                self.refused(
+                    Transport::Dtls,
+                    Some(peer),
+                    None,
+                    refusal,
+                    error.to_string(),
+                );
             }
         };
-        tasks.shutdown().await;
-        result
+        super::serve::dtls(listener, stop, max, serve, failed).await
     }
 
     async fn serve_dtls_connection(&self, conn: DtlsConnection) {
@@ -1622,16 +1594,6 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     tls.write_all(out).await?;
     tls.flush().await
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }
 
 /// A running registrar: its address, and the way to stop it (the MEF's and MAF's
