@@ -68,8 +68,8 @@ fn every_example_loads_and_they_agree() {
         }
     }
     assert_eq!(
-        n, 6,
-        "docs/examples holds the five PSK examples and the GBA UE"
+        n, 7,
+        "docs/examples holds the five PSK examples and the two GBA UEs"
     );
 
     // Pre-Provisioned: A and B share Kpsa and KpsaId; A names itself (table 9.1.2.1-2).
