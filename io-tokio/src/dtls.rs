@@ -15,6 +15,19 @@
 //! one task may send while another receives. Timers keep running whether or not the application
 //! calls anything.
 //!
+//! A client that comes back from the address of an existing session (a rebooted device reusing
+//! its port) is served per RFC 6347 4.2.8: a ClientHello at epoch 0 whose client random differs
+//! from the one that opened the session (or any, once the session ended) goes through the
+//! cookie exchange, the existing session untouched; only a valid cookie, proof that the client
+//! is reachable at that address, replaces the session (its handle reports `ConnectionReset`,
+//! [`ListenerStats::reconnects`] counts it). A ClientHello retransmitted or duplicated (same
+//! random) still goes to the session.
+//!
+//! Deferred decisions (a resolver's `Defer` for a key, a verifier's `Defer` for a certificate)
+//! are answered by tasks: [`AsyncPskLookup`], [`AsyncCertVerifier`]
+//! ([`DtlsListener::bind_verified`]); a client's certificate decision by the closure given to
+//! [`connect_dtls_verified`]. The session is suspended meanwhile; its timers run.
+//!
 //! Datagram semantics are kept: one `send` is one record in one datagram, one `recv` returns the
 //! application data of one datagram. Nothing is retransmitted except handshake flights (the
 //! core's job); application data and close_notify may be lost like any UDP datagram.
@@ -29,7 +42,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use m2msec::dtls::{CookieListener, ListenerDecision, MIN_MTU};
+use m2msec::cert::{CertError, Credential, PeerCertificateInfo};
+use m2msec::codec::Reader;
+use m2msec::dtls::{CookieListener, DtlsRecordHeader, FragmentHeader, ListenerDecision, MIN_MTU};
+use m2msec::enums::{ContentType, HandshakeType};
 use m2msec::error::ApiMisuse;
 use m2msec::session::Stats;
 use m2msec::{
@@ -81,6 +97,58 @@ fn request_lookup(lookup: AsyncPskLookup) -> AsyncPskRequestLookup {
     })
 }
 
+/// The future an [`AsyncCertVerifier`] returns: the peer's certificate information if trusted,
+/// the reason otherwise (its alert ends the handshake).
+pub type CertVerifyFuture =
+    Pin<Box<dyn Future<Output = Result<PeerCertificateInfo, CertError>> + Send>>;
+
+/// An asynchronous certificate decision for a [`DtlsListener`] whose `ServerConfig` verifier
+/// answers `CertDecision::Defer`: called with the client's credential and address. The session
+/// waits (its handshake timeout keeps running, a retransmitted flight starts no second
+/// decision) while the rest of the socket's peers are served
+/// ([`DtlsListener::bind_verified`]; [`connect_dtls_verified`] for a client).
+pub type AsyncCertVerifier = Arc<dyn Fn(Credential, SocketAddr) -> CertVerifyFuture + Send + Sync>;
+
+/// What the error of a session replaced by a new handshake from its address says.
+const RECONNECTED: &str =
+    "the peer started a new connection from the same address (RFC 6347 4.2.8)";
+
+/// The client random of `d` if its first record is, at epoch 0, a handshake record starting
+/// with the first fragment of a ClientHello; `None` for anything else (short or malformed input
+/// included).
+fn client_hello_random(d: &[u8]) -> Option<[u8; 32]> {
+    let (h, range) = DtlsRecordHeader::split(d).ok()?;
+    if h.typ != ContentType::Handshake || h.epoch != 0 {
+        return None;
+    }
+    let mut r = Reader::new(d.get(range)?);
+    let (fh, body) = FragmentHeader::read(&mut r).ok()?;
+    if fh.typ != HandshakeType::ClientHello || fh.offset != 0 {
+        return None;
+    }
+    // client_version (2 bytes), then the random.
+    body.get(2..34)?.try_into().ok()
+}
+
+/// Who answers a deferred certificate decision (`Event::VerifyPeer`) of a session.
+#[derive(Clone)]
+enum Verify {
+    /// Nobody: refused at once (`CertError::Refused`).
+    Refuse,
+    /// The task in `connect_dtls_verified` (it takes `State::verify_request`).
+    Caller,
+    /// A task spawned per decision (listeners).
+    Spawn(AsyncCertVerifier),
+}
+
+/// The answerers of a session's deferred decisions.
+#[derive(Clone)]
+struct Hooks {
+    /// Deferred key lookups; `None`: "unknown identity".
+    lookup: Option<AsyncPskRequestLookup>,
+    verify: Verify,
+}
+
 /// Why a connection ended, kept so every later call can report it.
 #[derive(Clone, Debug)]
 enum Fault {
@@ -109,8 +177,11 @@ struct State {
     announced: bool,
     /// A `PskNeeded` not answered yet: (identity, server_name).
     psk_request: Option<(Vec<u8>, Option<String>, CipherSuite)>,
-    /// A deferred certificate decision (`VerifyPeer`) not answered yet.
-    verify_request: bool,
+    /// A deferred certificate decision (`VerifyPeer`) not handed to its answerer yet.
+    verify_request: Option<Credential>,
+    /// Server: the client random of the ClientHello that opened the session (a ClientHello
+    /// with another one is a new association, RFC 6347 4.2.8).
+    hello_random: Option<[u8; 32]>,
     peer_closed: bool,
     close_sent: bool,
     failed: Option<Fault>,
@@ -133,7 +204,8 @@ impl State {
             info: None,
             announced: false,
             psk_request: None,
-            verify_request: false,
+            verify_request: None,
+            hello_random: None,
             peer_closed: false,
             close_sent: false,
             failed: None,
@@ -161,7 +233,9 @@ impl State {
                     server_name,
                     suite,
                 }) => self.psk_request = Some((identity, server_name, suite)),
-                Output::Event(Event::VerifyPeer { .. }) => self.verify_request = true,
+                Output::Event(Event::VerifyPeer { credential }) => {
+                    self.verify_request = Some(credential);
+                }
                 Output::Event(Event::PeerClosed) => self.peer_closed = true,
                 Output::Event(_) => {}
                 Output::BufferTooSmall { needed } => {
@@ -209,23 +283,6 @@ impl State {
             }
         }
     }
-
-    /// Without an [`AsyncPskLookup`], deferred key lookups are answered "unknown identity".
-    ///
-    /// Deferred certificate decisions have no hook in this adapter: they are refused at once
-    /// (use a verifier that decides synchronously).
-    fn answer_psk(&mut self, now: Now, out: &mut Vec<Vec<u8>>) {
-        while self.psk_request.take().is_some() && self.failed.is_none() {
-            let r = self.session.provide_psk(now, None);
-            self.after(r, out);
-        }
-        while std::mem::take(&mut self.verify_request) && self.failed.is_none() {
-            let r = self
-                .session
-                .peer_verified(now, Err(m2msec::cert::CertError::Refused));
-            self.after(r, out);
-        }
-    }
 }
 
 /// A session shared between its driver and its handle.
@@ -240,6 +297,7 @@ struct Conn {
     epoch: std::time::Instant,
     /// Wakes the driver (a handle was dropped or changed the session's timers).
     driver: Arc<Notify>,
+    hooks: Hooks,
 }
 
 impl Conn {
@@ -251,6 +309,106 @@ impl Conn {
 
     fn now(&self) -> Now {
         Now::from_std(self.epoch)
+    }
+
+    /// Hands the session's pending questions to their answerers: deferred key lookups and
+    /// certificate decisions go to tasks (or, for a client's decision, to the task in
+    /// `connect_dtls_verified`); without an answerer a lookup is "unknown identity" and a
+    /// decision a refusal, at once. Each question is asked once: a suspended session takes no
+    /// input, so a retransmitted flight cannot raise it again.
+    fn dispatch(self: &Arc<Self>, st: &mut State, now: Now, out: &mut Vec<Vec<u8>>) {
+        while st.failed.is_none() {
+            if let Some((identity, server_name, suite)) = st.psk_request.take() {
+                if let Some(lookup) = &self.hooks.lookup {
+                    let request = PskRequest {
+                        identity,
+                        server_name,
+                        suite,
+                        peer: Some(self.peer),
+                    };
+                    tokio::spawn(Self::lookup(self.clone(), lookup(request)));
+                } else {
+                    let r = st.session.provide_psk(now, None);
+                    st.after(r, out);
+                    continue;
+                }
+            }
+            if let Some(credential) = st.verify_request.take() {
+                match &self.hooks.verify {
+                    Verify::Spawn(verify) => {
+                        tokio::spawn(Self::verify(self.clone(), verify(credential, self.peer)));
+                    }
+                    Verify::Caller => st.verify_request = Some(credential),
+                    Verify::Refuse => {
+                        let r = st.session.peer_verified(now, Err(CertError::Refused));
+                        st.after(r, out);
+                        continue;
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    /// Waits for a key lookup, resumes the session with its answer and sends what follows.
+    async fn lookup(self: Arc<Self>, lookup: PskLookupFuture) {
+        if let Some(psk) = self.unless_ended(lookup).await {
+            self.resume(|st, now| st.session.provide_psk(now, psk))
+                .await;
+        }
+    }
+
+    /// Waits for a certificate decision, resumes the session with it and sends what follows.
+    async fn verify(self: Arc<Self>, decision: CertVerifyFuture) {
+        if let Some(decision) = self.unless_ended(decision).await {
+            self.resume(|st, now| st.session.peer_verified(now, decision))
+                .await;
+        }
+    }
+
+    /// Awaits `f` unless the session fails (e.g. at the handshake timeout) or its handle is
+    /// dropped first: then `None`, and `f` is dropped (nobody waits for its answer any more).
+    async fn unless_ended<F: Future>(&self, f: F) -> Option<F::Output> {
+        tokio::pin!(f);
+        loop {
+            let notified = self.readable.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.failed.is_some() || st.handle_dropped {
+                    return None;
+                }
+            }
+            tokio::select! {
+                v = &mut f => return Some(v),
+                () = notified => {}
+            }
+        }
+    }
+
+    /// Answers the session's question with `answer` (unless it failed or was dropped
+    /// meanwhile, e.g. at the handshake timeout), sends what follows and wakes the driver.
+    async fn resume(
+        self: &Arc<Self>,
+        answer: impl FnOnce(&mut State, Now) -> Result<(), m2msec::Error>,
+    ) {
+        let mut o = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.failed.is_some() || st.handle_dropped {
+                return;
+            }
+            let now = self.now();
+            let r = answer(&mut st, now);
+            st.after(r, &mut o);
+            self.dispatch(&mut st, now, &mut o);
+        }
+        // Best effort like every datagram: a lost flight is recovered by the timers.
+        let _ = self.transmit(&o).await;
+        self.readable.notify_waiters();
+        // The driver re-reads the session's timers and announces the connection.
+        self.driver.notify_one();
     }
 
     async fn transmit(&self, datagrams: &[Vec<u8>]) -> io::Result<()> {
@@ -462,6 +620,43 @@ pub async fn connect_dtls(
     server_name: Option<&str>,
     mtu: usize,
 ) -> Result<DtlsConnection, Error> {
+    connect_inner(socket, config, server_name, mtu, None::<NoVerify>).await
+}
+
+/// The type of "no deferred certificate verifier".
+type NoVerify = fn(Credential) -> std::future::Ready<Result<PeerCertificateInfo, CertError>>;
+
+/// Like [`connect_dtls`], answering a deferred certificate decision (a `CertVerifier` that
+/// returns `CertDecision::Defer`) with `verify(credential)`, awaited by this call: e.g. a
+/// lookup of the server's key in a database. Meanwhile the driver keeps the session's timers
+/// running (the core's handshake limit included: a failure ends the wait) and a retransmitted
+/// server flight starts no second decision. Without it ([`connect_dtls`]) a deferred decision
+/// is a refusal.
+pub async fn connect_dtls_verified<V, VFut>(
+    socket: UdpSocket,
+    config: Arc<ClientConfig>,
+    server_name: Option<&str>,
+    mtu: usize,
+    verify: V,
+) -> Result<DtlsConnection, Error>
+where
+    V: FnOnce(Credential) -> VFut,
+    VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
+{
+    connect_inner(socket, config, server_name, mtu, Some(verify)).await
+}
+
+async fn connect_inner<V, VFut>(
+    socket: UdpSocket,
+    config: Arc<ClientConfig>,
+    server_name: Option<&str>,
+    mtu: usize,
+    mut verify: Option<V>,
+) -> Result<DtlsConnection, Error>
+where
+    V: FnOnce(Credential) -> VFut,
+    VFut: Future<Output = Result<PeerCertificateInfo, CertError>>,
+{
     let peer = socket.peer_addr()?;
     let epoch = std::time::Instant::now();
     let session = Session::client(
@@ -481,6 +676,14 @@ pub async fn connect_dtls(
         connected_socket: true,
         epoch,
         driver: wake.clone(),
+        hooks: Hooks {
+            lookup: None,
+            verify: if verify.is_some() {
+                Verify::Caller
+            } else {
+                Verify::Refuse
+            },
+        },
     });
     let mut hello = Vec::new();
     {
@@ -497,8 +700,8 @@ pub async fn connect_dtls(
         let notified = conn.readable.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        {
-            let st = conn.lock();
+        let credential = {
+            let mut st = conn.lock();
             if let Some(f) = &st.failed {
                 return Err(f.to_error());
             }
@@ -514,8 +717,22 @@ pub async fn connect_dtls(
             if st.peer_closed {
                 return Err(m2msec::Error::UnexpectedEof.into());
             }
+            st.verify_request.take()
+        };
+        match credential {
+            Some(credential) => {
+                let decision = match verify.take() {
+                    Some(f) => match conn.unless_ended(f(credential)).await {
+                        Some(d) => d,
+                        None => continue, // the failure is reported at the top
+                    },
+                    None => Err(CertError::Refused),
+                };
+                conn.resume(|st, now| st.session.peer_verified(now, decision))
+                    .await;
+            }
+            None => notified.await,
         }
-        notified.await;
     }
 }
 
@@ -562,6 +779,11 @@ pub struct ListenerStats {
     pub established: u64,
     /// Sessions in the table now.
     pub sessions: u64,
+    /// Sessions replaced by a new handshake from their peer's address (RFC 6347 4.2.8: a
+    /// ClientHello that starts another association, e.g. from a rebooted client on the same
+    /// port, whose cookie proved the client reachable there). The replaced session's handle
+    /// reports `ConnectionReset`; the new connection is announced by `accept`.
+    pub reconnects: u64,
 }
 
 #[derive(Default)]
@@ -572,6 +794,7 @@ struct Counters {
     handshakes_failed: AtomicU64,
     established: AtomicU64,
     sessions: AtomicU64,
+    reconnects: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -712,6 +935,54 @@ impl DtlsListener {
         options: DtlsListenerOptions,
         lookup: Option<AsyncPskRequestLookup>,
     ) -> Result<Self, Error> {
+        let hooks = Hooks {
+            lookup,
+            verify: Verify::Refuse,
+        };
+        Self::start(socket, config, mtu, options, hooks)
+    }
+
+    /// Like [`bind_with_request_lookup`](Self::bind_with_request_lookup) (`lookup` optional),
+    /// also answering deferred certificate decisions (a `CertVerifier` that returns
+    /// `CertDecision::Defer`) with `verify(credential, peer)`, asynchronously: the session
+    /// waits, its handshake timeout running, while other peers are served. Without it
+    /// ([`bind`](Self::bind) and the others) a deferred decision is a refusal.
+    pub async fn bind_verified(
+        addr: impl ToSocketAddrs,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: Option<AsyncPskRequestLookup>,
+        verify: AsyncCertVerifier,
+    ) -> Result<Self, Error> {
+        let socket = UdpSocket::bind(addr).await?;
+        Self::from_socket_verified(socket, config, mtu, options, lookup, verify)
+    }
+
+    /// Like [`bind_verified`](Self::bind_verified), on an already bound (not connected)
+    /// socket. Needs a tokio runtime.
+    pub fn from_socket_verified(
+        socket: UdpSocket,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        lookup: Option<AsyncPskRequestLookup>,
+        verify: AsyncCertVerifier,
+    ) -> Result<Self, Error> {
+        let hooks = Hooks {
+            lookup,
+            verify: Verify::Spawn(verify),
+        };
+        Self::start(socket, config, mtu, options, hooks)
+    }
+
+    fn start(
+        socket: UdpSocket,
+        config: Arc<ServerConfig>,
+        mtu: usize,
+        options: DtlsListenerOptions,
+        hooks: Hooks,
+    ) -> Result<Self, Error> {
         if mtu < MIN_MTU {
             return Err(m2msec::Error::from(ApiMisuse::MtuTooSmall).into());
         }
@@ -730,7 +1001,7 @@ impl DtlsListener {
             options,
             accepted: tx,
             shared: shared.clone(),
-            lookup,
+            hooks,
         };
         let driver = Driver::new(
             Arc::new(socket),
@@ -764,6 +1035,7 @@ impl DtlsListener {
             handshakes_failed: get(&c.handshakes_failed),
             established: get(&c.established),
             sessions: get(&c.sessions),
+            reconnects: get(&c.reconnects),
         }
     }
 
@@ -806,7 +1078,7 @@ struct ServerPart {
     options: DtlsListenerOptions,
     accepted: mpsc::Sender<Accepted>,
     shared: Arc<Shared>,
-    lookup: Option<AsyncPskRequestLookup>,
+    hooks: Hooks,
 }
 
 /// The peer bytes the cookie covers: the IP address octets and the port.
@@ -961,15 +1233,69 @@ impl Driver {
             self.conns.get(&peer).cloned()
         };
         match conn {
-            Some(c) => {
-                let lookup = self.server.as_ref().and_then(|s| s.lookup.clone());
-                Self::feed(&c, d, out, lookup.as_ref());
+            Some(c) if self.server.is_some() && Self::new_association(&c, d) => {
+                self.reconnect(peer, &c, d, out);
             }
+            Some(c) => Self::feed(&c, d, out),
             None => self.new_peer(peer, d, out),
         }
     }
 
-    fn feed(c: &Arc<Conn>, d: &[u8], out: &mut Outbox, lookup: Option<&AsyncPskRequestLookup>) {
+    /// Whether `d`, from the address of `c`'s peer, starts another association (RFC 6347
+    /// 4.2.8): a ClientHello at epoch 0 with another client random than the one that opened
+    /// the session, or any ClientHello once the session has ended. A ClientHello retransmitted
+    /// during the handshake (or duplicated later) has the same random and goes to the session.
+    fn new_association(c: &Conn, d: &[u8]) -> bool {
+        let Some(random) = client_hello_random(d) else {
+            return false;
+        };
+        let st = c.lock();
+        st.failed.is_some() || st.peer_closed || st.hello_random != Some(random)
+    }
+
+    /// A ClientHello that starts another association from a known address goes through the
+    /// cookie exchange like a new peer's, the existing session untouched; only a valid cookie
+    /// (the client is reachable there: an off-path attacker cannot disturb the session) ends
+    /// the existing session, whose handle then reports `ConnectionReset`, and starts a new one.
+    fn reconnect(&mut self, peer: SocketAddr, old: &Arc<Conn>, d: &[u8], out: &mut Outbox) {
+        let Some(s) = self.server.as_ref() else {
+            return;
+        };
+        let counters = &s.shared.counters;
+        if s.accepted.is_closed() {
+            bump(&counters.dropped);
+            return;
+        }
+        match s.cookies.handle_datagram(&peer_bytes(peer), d) {
+            ListenerDecision::SendHelloVerify(hvr) => {
+                bump(&counters.hello_verify_requests);
+                out.push((peer, hvr));
+            }
+            ListenerDecision::Accept => {
+                let report = {
+                    let mut st = old.lock();
+                    if !st.peer_closed {
+                        st.fail(Fault::Io(io::ErrorKind::ConnectionReset, RECONNECTED));
+                    }
+                    (!st.announced)
+                        .then(|| st.failed.as_ref().map(Fault::to_error))
+                        .flatten()
+                };
+                old.readable.notify_waiters();
+                if let Some(error) = report {
+                    bump(&counters.handshakes_failed);
+                    let _ = s.accepted.try_send(Accepted::Failed { peer, error });
+                }
+                bump(&counters.reconnects);
+                self.conns.remove(&peer);
+                self.start_session(peer, d, out);
+            }
+            _ => bump(&counters.dropped),
+        }
+    }
+
+    /// Feeds a datagram to an existing session.
+    fn feed(c: &Arc<Conn>, d: &[u8], out: &mut Outbox) {
         let mut o = Vec::new();
         {
             let mut st = c.lock();
@@ -980,50 +1306,14 @@ impl Driver {
             st.last_activity = Instant::now();
             let r = st.session.handle_input(now, d);
             st.after(r, &mut o);
-            match (lookup, st.psk_request.take()) {
-                (Some(lookup), Some((identity, server_name, suite))) if st.failed.is_none() => {
-                    let request = PskRequest {
-                        identity,
-                        server_name,
-                        suite,
-                        peer: Some(c.peer),
-                    };
-                    tokio::spawn(Self::lookup(c.clone(), lookup(request)));
-                }
-                (_, request) => {
-                    st.psk_request = request;
-                    st.answer_psk(now, &mut o);
-                }
-            }
+            c.dispatch(&mut st, now, &mut o);
         }
         out.extend(o.into_iter().map(|d| (c.peer, d)));
         c.readable.notify_waiters();
     }
 
-    /// Waits for a key lookup, resumes the session with its answer and sends what follows.
-    async fn lookup(c: Arc<Conn>, lookup: PskLookupFuture) {
-        let psk = lookup.await;
-        let mut o = Vec::new();
-        {
-            let mut st = c.lock();
-            // Failed (e.g. the handshake timeout) or dropped meanwhile: nothing to resume.
-            if st.failed.is_some() || st.handle_dropped {
-                return;
-            }
-            let now = c.now();
-            let r = st.session.provide_psk(now, psk);
-            st.after(r, &mut o);
-            st.answer_psk(now, &mut o);
-        }
-        // Best effort like every datagram: a lost flight is recovered by the timers.
-        let _ = c.transmit(&o).await;
-        c.readable.notify_waiters();
-        // The driver re-reads the session's timers and announces the connection.
-        c.driver.notify_one();
-    }
-
     fn new_peer(&mut self, peer: SocketAddr, d: &[u8], out: &mut Outbox) {
-        let Some(s) = self.server.as_mut() else {
+        let Some(s) = self.server.as_ref() else {
             return;
         };
         let counters = &s.shared.counters;
@@ -1036,33 +1326,42 @@ impl Driver {
                 bump(&counters.hello_verify_requests);
                 out.push((peer, hvr));
             }
-            ListenerDecision::Accept => {
-                let Ok(seed) = os_seed() else {
-                    bump(&counters.dropped);
-                    return;
-                };
-                let transport = Transport::Dtls { mtu: s.mtu };
-                let now = Now::from_std(self.epoch);
-                let Ok(session) = Session::server(s.config.clone(), transport, now, seed) else {
-                    bump(&counters.dropped);
-                    return;
-                };
-                bump(&counters.cookies_accepted);
-                let conn = Arc::new(Conn {
-                    state: Mutex::new(State::new(session, s.mtu)),
-                    readable: Notify::new(),
-                    socket: self.socket.clone(),
-                    peer,
-                    connected_socket: false,
-                    epoch: self.epoch,
-                    driver: self.wake.clone(),
-                });
-                self.conns.insert(peer, conn.clone());
-                let lookup = s.lookup.clone();
-                Self::feed(&conn, d, out, lookup.as_ref());
-            }
+            ListenerDecision::Accept => self.start_session(peer, d, out),
             _ => bump(&counters.dropped),
         }
+    }
+
+    /// Creates the session of a ClientHello with a valid cookie and feeds it the datagram.
+    fn start_session(&mut self, peer: SocketAddr, d: &[u8], out: &mut Outbox) {
+        let Some(s) = self.server.as_ref() else {
+            return;
+        };
+        let counters = &s.shared.counters;
+        let Ok(seed) = os_seed() else {
+            bump(&counters.dropped);
+            return;
+        };
+        let transport = Transport::Dtls { mtu: s.mtu };
+        let now = Now::from_std(self.epoch);
+        let Ok(session) = Session::server(s.config.clone(), transport, now, seed) else {
+            bump(&counters.dropped);
+            return;
+        };
+        bump(&counters.cookies_accepted);
+        let mut state = State::new(session, s.mtu);
+        state.hello_random = client_hello_random(d);
+        let conn = Arc::new(Conn {
+            state: Mutex::new(state),
+            readable: Notify::new(),
+            socket: self.socket.clone(),
+            peer,
+            connected_socket: false,
+            epoch: self.epoch,
+            driver: self.wake.clone(),
+            hooks: s.hooks.clone(),
+        });
+        self.conns.insert(peer, conn.clone());
+        Self::feed(&conn, d, out);
     }
 
     /// Fires due timers, announces new connections, reports and removes finished sessions, and

@@ -34,6 +34,7 @@ pub use dtls::{
     connect_dtls, Accepted, AsyncPskLookup, AsyncPskRequestLookup, DtlsConnection, DtlsListener,
     DtlsListenerOptions, ListenerStats, PskLookupFuture,
 };
+pub use dtls::{connect_dtls_verified, AsyncCertVerifier, CertVerifyFuture};
 
 /// A deferred key lookup's question (`Event::PskNeeded` of the core): what a server needs to
 /// find or derive the key. The suite is there for keys that depend on it, like a GBA NAF key
