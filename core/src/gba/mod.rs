@@ -9,13 +9,16 @@
 //! ```
 //!
 //! Everything here is sans-IO and pure: Milenage and the USIM model ([`milenage`], [`usim`]),
-//! the TS 33.220 Annex B key derivation ([`kdf`]) and the HTTP Digest AKA message logic
-//! ([`digest`]). Secrets are zeroized on drop and never shown by `Debug`.
+//! the TS 33.220 Annex B key derivation ([`kdf`]), the HTTP Digest AKA message logic of Ub
+//! ([`digest`]) and the Zn message codec (`zn`, feature `binding`: JSON over the MEF/MAF wire
+//! binding). Secrets are zeroized on drop and never shown by `Debug`.
 
 pub mod digest;
 pub mod kdf;
 pub mod milenage;
 pub mod usim;
+#[cfg(feature = "binding")]
+pub mod zn;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
