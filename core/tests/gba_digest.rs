@@ -1,12 +1,13 @@
 //! HTTP Digest AKA on Ub (core/src/gba/digest.rs): the RFC 2617 3.5 known answer, header
 //! parsing and formatting, full client/BSF exchanges over the HTTP framing with a fixed vector
 //! and with Milenage test set 1 and the simulated USIM (success, MAC failure, sync failure and
-//! resync), BootstrappingInfo, and proptests that hostile input never panics.
+//! resync), BootstrappingInfo, the BSF's Authentication-Info rspauth (known answers, every
+//! refusal), and proptests that hostile input never panics.
 
 use m2msec::gba::digest::{
-    base64_decode, base64_encode, btid, digest_response, make_nonce, nonce_tag_ok, split_nonce,
-    BootstrappingInfo, Challenge, Credentials, DigestError, DigestInput, PendingChallenge, Qop,
-    UbClient, UsimOutcome, Verdict,
+    base64_decode, base64_encode, btid, digest_response, make_nonce, nonce_tag_ok, response_auth,
+    split_nonce, AuthenticationInfo, BootstrappingInfo, Challenge, Credentials, DigestError,
+    DigestInput, PendingChallenge, Qop, UbClient, UsimOutcome, Verdict,
 };
 use m2msec::gba::usim::{generate_vector, resync, AmfPolicy, SqnProfile, Usim, UsimFailure};
 use m2msec::gba::AuthVector;
@@ -344,16 +345,45 @@ mod exchange {
             btid: btid(&pending.rand(), BSF),
             lifetime: UnixTime(1_790_000_000),
         };
-        let UbResponse::Bootstrapped(body) = send_response(UbResponse::Bootstrapped(info.clone()))
-        else {
-            panic!("expected 200");
-        };
-        let xml = body.to_xml().unwrap();
-        let got = client.on_bootstrapping_info(xml.as_bytes()).unwrap();
+        let xml = info.to_xml().unwrap();
+        let auth = pending
+            .authentication_info("GET", &req.uri, b"", &req.authorization, xml.as_bytes())
+            .unwrap();
+        assert_eq!(auth.qop, Some(Qop::AuthInt));
+        assert_eq!(auth.nc, Some(1));
+        assert_eq!(auth.cnonce, req.authorization.cnonce);
+        let response = UbResponse::Bootstrapped(info.clone());
+        let mut wire = Vec::new();
+        response.encode_with(Some(&auth), &mut wire).unwrap();
+        let text = String::from_utf8(wire.clone()).unwrap();
+        assert!(text.contains(&format!(
+            "\r\nAuthentication-Info: {}\r\n",
+            auth.to_header().unwrap()
+        )));
+        for cut in 0..wire.len() {
+            assert_eq!(
+                UbResponse::decode_reply(&wire[..cut]).unwrap(),
+                None,
+                "cut {cut}"
+            );
+        }
+        let reply = UbResponse::decode_reply(&wire).unwrap().unwrap();
+        assert_eq!(reply.used, wire.len());
+        assert_eq!(reply.response, response);
+        assert_eq!(reply.authentication_info.as_ref(), Some(&auth));
+        assert_eq!(reply.body, xml.as_bytes());
+        // Without Authentication-Info the 200 does not authenticate the BSF.
+        assert_eq!(
+            client.clone().on_bootstrapping_info(reply.body),
+            Err(DigestError::MissingRspauth)
+        );
+        let got = client
+            .on_bootstrapped(reply.authentication_info.as_ref(), reply.body)
+            .unwrap();
         assert_eq!(got, info);
         assert_eq!(got.btid, format!("EREREREREREREREREREREQ==@{BSF}"));
         // The run is over.
-        assert!(client.on_bootstrapping_info(xml.as_bytes()).is_err());
+        assert!(client.on_bootstrapped(Some(&auth), reply.body).is_err());
         assert!(client.on_challenge(&challenge).is_err());
 
         // A 403 is framed as a plain status.
@@ -467,15 +497,20 @@ mod exchange {
             c.answer(UsimOutcome::Res(&[1; 3]), &[0; 16], "GET", b""),
             Err(DigestError::BadValue("RES"))
         );
-        c.answer(UsimOutcome::Res(&[0x33; 8]), &[0; 16], "GET", b"")
+        let creds = c
+            .answer(UsimOutcome::Res(&[0x33; 8]), &[0; 16], "GET", b"")
             .unwrap();
-        // A B-TID that is not base64(RAND)@... is refused.
+        // A B-TID that is not base64(RAND)@... is refused (even with a good rspauth).
         let wrong = BootstrappingInfo {
             btid: btid(&[0x99; 16], BSF),
             lifetime: UnixTime(0),
         };
+        let xml = wrong.to_xml().unwrap();
+        let auth = pending
+            .authentication_info("GET", "/", b"", &creds, xml.as_bytes())
+            .unwrap();
         assert_eq!(
-            c.on_bootstrapping_info(wrong.to_xml().unwrap().as_bytes()),
+            c.on_bootstrapped(Some(&auth), xml.as_bytes()),
             Err(DigestError::BadValue("btid"))
         );
         assert!(UbClient::new("", BSF, "/").is_err());
@@ -586,7 +621,7 @@ fn run_once(
     client: &mut UbClient,
     pending: &PendingChallenge,
     usim: &mut Usim,
-) -> (Verdict, Option<m2msec::gba::Ks>) {
+) -> (Verdict, Option<m2msec::gba::Ks>, Credentials) {
     let c = Challenge::parse(&pending.challenge().to_header().unwrap()).unwrap();
     let ch = client.on_challenge(&c).unwrap();
     let (outcome_creds, ks) = match usim.authenticate(&ch.rand, &ch.autn) {
@@ -605,7 +640,24 @@ fn run_once(
         Err(UsimFailure::AmfFailure) => panic!("AMF policy is Any"),
     };
     let creds = Credentials::parse(&outcome_creds.unwrap().to_header().unwrap()).unwrap();
-    (pending.verify("GET", "/", b"", &creds), ks)
+    (pending.verify("GET", "/", b"", &creds), ks, creds)
+}
+
+/// The BSF's 200 for a verified `creds`: the BootstrappingInfo body and its Authentication-Info
+/// (through the header text, as on the wire).
+fn ok_200(
+    pending: &PendingChallenge,
+    creds: &Credentials,
+    info: &BootstrappingInfo,
+) -> (String, AuthenticationInfo) {
+    let xml = info.to_xml().unwrap();
+    let auth = pending
+        .authentication_info("GET", "/", b"", creds, xml.as_bytes())
+        .unwrap();
+    (
+        xml,
+        AuthenticationInfo::parse(&auth.to_header().unwrap()).unwrap(),
+    )
 }
 
 #[test]
@@ -623,7 +675,7 @@ fn milenage_set1_success() {
     let mut usim = Usim::with_profile(&h(K1), &h(OPC1), profile, AmfPolicy::Any);
     let mut client = UbClient::new(IMPI, BSF, "/").unwrap();
     client.start().unwrap();
-    let (verdict, ks) = run_once(&mut client, &pending, &mut usim);
+    let (verdict, ks, creds) = run_once(&mut client, &pending, &mut usim);
     assert_eq!(verdict, Verdict::Verified);
     assert_eq!(ks.unwrap(), bsf_ks);
     let info = BootstrappingInfo {
@@ -631,9 +683,8 @@ fn milenage_set1_success() {
         lifetime: UnixTime(1_790_000_000),
     };
     assert_eq!(info.btid, "I1U8vpY3qJ0hiuZNrke/NQ==@bsf.home1.net");
-    let got = client
-        .on_bootstrapping_info(info.to_xml().unwrap().as_bytes())
-        .unwrap();
+    let (xml, auth) = ok_200(&pending, &creds, &info);
+    let got = client.on_bootstrapped(Some(&auth), xml.as_bytes()).unwrap();
     assert_eq!(got, info);
 }
 
@@ -645,7 +696,7 @@ fn milenage_set1_mac_failure() {
     let mut usim = Usim::new(&h(K1), &h(OPC1));
     let mut client = UbClient::new(IMPI, BSF, "/").unwrap();
     client.start().unwrap();
-    let (verdict, ks) = run_once(&mut client, &pending, &mut usim);
+    let (verdict, ks, _) = run_once(&mut client, &pending, &mut usim);
     assert_eq!(verdict, Verdict::NetworkAuthFailed);
     assert!(ks.is_none());
     // The client gave up: no further challenge, no BootstrappingInfo.
@@ -667,7 +718,7 @@ fn milenage_set1_sync_failure_then_resync() {
     let pending = PendingChallenge::new(NONCE_KEY, IMPI, BSF, stale).unwrap();
     let mut client = UbClient::new(IMPI, BSF, "/").unwrap();
     client.start().unwrap();
-    let (verdict, _) = run_once(&mut client, &pending, &mut usim);
+    let (verdict, _, _) = run_once(&mut client, &pending, &mut usim);
     let Verdict::Resync { rand, auts } = verdict else {
         panic!("expected resync, got {verdict:?}");
     };
@@ -684,16 +735,346 @@ fn milenage_set1_sync_failure_then_resync() {
     let fresh = set1_vector(next, [0xa5; 16]);
     let fresh_ks = fresh.ks();
     let pending = PendingChallenge::new(NONCE_KEY, IMPI, BSF, fresh).unwrap();
-    let (verdict, ks) = run_once(&mut client, &pending, &mut usim);
+    let (verdict, ks, creds) = run_once(&mut client, &pending, &mut usim);
     assert_eq!(verdict, Verdict::Verified);
     assert_eq!(ks.unwrap(), fresh_ks);
     let info = BootstrappingInfo {
         btid: btid(&[0xa5; 16], BSF),
         lifetime: UnixTime(1_800_000_000),
     };
+    let (xml, auth) = ok_200(&pending, &creds, &info);
+    assert!(client.on_bootstrapped(Some(&auth), xml.as_bytes()).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication-Info: the BSF's rspauth (RFC 2617 3.2.3, RFC 3310).
+
+/// Known answers computed independently with Python's hashlib (not with this crate):
+///
+/// ```text
+/// import hashlib; md5 = lambda b: hashlib.md5(b).hexdigest()
+/// # RFC 2617 3.5's example, rspauth: A2 = ":" uri (qop=auth)
+/// ha1 = md5(b"Mufasa:testrealm@host.com:Circle Of Life")
+/// md5(f"{ha1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{md5(b':/dir/index.html')}".encode())
+///   -> 376602cfd2f4e8e5e78b948a85263e85
+/// # AKAv1-MD5: RES (Milenage set 1 XRES) as raw octets, qop=auth-int over the 200's body
+/// ha1 = md5(b"user@ims.mnc001.mcc001.3gppnetwork.org:bsf.home1.net:" + bytes.fromhex("a54211d5e3ba50bf"))
+/// ha2 = md5(b":/:" + md5(body).encode())     # body = BootstrappingInfo::to_xml() below
+/// md5(f"{ha1}:ABEiM0RVZneImaq7zN3u/w==:00000001:{'c0'*16}:auth-int:{ha2}".encode())
+///   -> 771d335246ab1a32d205364afaed7583
+/// ```
+#[test]
+fn rspauth_known_answers() {
+    let rfc = DigestInput {
+        username: "Mufasa",
+        realm: "testrealm@host.com",
+        password: b"Circle Of Life",
+        method: "GET",
+        uri: "/dir/index.html",
+        nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        qop: Some((Qop::Auth, 1, "0a4f113b")),
+        body: b"",
+    };
+    // The method does not enter rspauth (A2 = ":" digest-uri).
+    assert_eq!(response_auth(&rfc), "376602cfd2f4e8e5e78b948a85263e85");
+    assert_eq!(
+        response_auth(&DigestInput {
+            method: "POST",
+            ..rfc
+        }),
+        "376602cfd2f4e8e5e78b948a85263e85"
+    );
+    let header =
+        "qop=auth, rspauth=\"376602cfd2f4e8e5e78b948a85263e85\", cnonce=\"0a4f113b\", nc=00000001";
+    let info = AuthenticationInfo::parse(header).unwrap();
+    assert_eq!(
+        info,
+        AuthenticationInfo {
+            qop: Some(Qop::Auth),
+            rspauth: "376602cfd2f4e8e5e78b948a85263e85".into(),
+            cnonce: Some("0a4f113b".into()),
+            nc: Some(1),
+            nextnonce: None,
+        }
+    );
+    assert_eq!(info.to_header().unwrap(), header);
+
+    let body = BootstrappingInfo {
+        btid: "I1U8vpY3qJ0hiuZNrke/NQ==@bsf.home1.net".into(),
+        lifetime: UnixTime(1_790_000_000),
+    }
+    .to_xml()
+    .unwrap();
+    assert!(body.contains("<lifetime>2026-09-21T14:13:20Z</lifetime>"));
+    let cnonce = "c0".repeat(16);
+    let aka = DigestInput {
+        username: IMPI,
+        realm: BSF,
+        password: &h::<8>("a54211d5e3ba50bf"),
+        method: "",
+        uri: "/",
+        nonce: "ABEiM0RVZneImaq7zN3u/w==",
+        qop: Some((Qop::AuthInt, 1, &cnonce)),
+        body: body.as_bytes(),
+    };
+    assert_eq!(response_auth(&aka), "771d335246ab1a32d205364afaed7583");
+    // auth-int covers the body: one byte more changes it.
+    let longer = format!("{body} ");
+    assert_ne!(
+        response_auth(&DigestInput {
+            body: longer.as_bytes(),
+            ..aka
+        }),
+        "771d335246ab1a32d205364afaed7583"
+    );
+}
+
+#[test]
+fn authentication_info_parse_refusals() {
+    let ok = "rspauth=\"6629fae49393a05397450978507c4ef1\"";
+    assert_eq!(
+        AuthenticationInfo::parse(ok).unwrap().to_header().unwrap(),
+        ok
+    );
+    // Case-insensitive names, token form, unknown parameters ignored, nextnonce kept.
+    let loose = AuthenticationInfo::parse(
+        "NextNonce=\"abc\", RSPAUTH=6629fae49393a05397450978507c4ef1,QOP=auth-int,\tnc=0000000A, cnonce=x, foo=bar",
+    )
+    .unwrap();
+    assert_eq!(loose.nextnonce.as_deref(), Some("abc"));
+    assert_eq!(loose.nc, Some(10));
+    assert_eq!(loose.qop, Some(Qop::AuthInt));
+    assert_eq!(
+        AuthenticationInfo::parse(&loose.to_header().unwrap()).unwrap(),
+        loose
+    );
+    for (bad, err) in [
+        ("", DigestError::Syntax("parameter name")),
+        ("qop=auth, cnonce=\"x\", nc=00000001", DigestError::Missing("rspauth")),
+        ("rspauth=\"6629FAE49393A05397450978507C4EF1\"", DigestError::BadValue("rspauth")),
+        ("rspauth=\"6629fae4\"", DigestError::BadValue("rspauth")),
+        ("rspauth=\"\"", DigestError::BadValue("rspauth")),
+        (
+            "rspauth=\"6629fae49393a05397450978507c4ef1\", qop=auth",
+            DigestError::BadValue("qop, nc and cnonce go together"),
+        ),
+        (
+            "rspauth=\"6629fae49393a05397450978507c4ef1\", qop=auth, nc=1, cnonce=\"x\"",
+            DigestError::BadValue("nc"),
+        ),
+        (
+            "rspauth=\"6629fae49393a05397450978507c4ef1\", qop=auth-conf, nc=00000001, cnonce=\"x\"",
+            DigestError::UnsupportedQop,
+        ),
+        (
+            "rspauth=\"6629fae49393a05397450978507c4ef1\", qop=auth, nc=00000001, cnonce=\"\"",
+            DigestError::BadValue("cnonce"),
+        ),
+        (
+            "rspauth=\"6629fae49393a05397450978507c4ef1\", rspauth=\"6629fae49393a05397450978507c4ef1\"",
+            DigestError::Duplicate,
+        ),
+        (
+            "Digest rspauth=\"6629fae49393a05397450978507c4ef1\"",
+            DigestError::Syntax("expected ="),
+        ),
+    ] {
+        assert_eq!(AuthenticationInfo::parse(bad), Err(err), "{bad:?}");
+    }
+    let long = format!("{ok}, x=\"{}\"", "a".repeat(5000));
+    assert_eq!(AuthenticationInfo::parse(&long), Err(DigestError::TooLong));
+    let mut bad = AuthenticationInfo::parse(ok).unwrap();
+    bad.rspauth = "xyz".into();
+    assert_eq!(bad.to_header(), Err(DigestError::BadValue("rspauth")));
+}
+
+/// A client that answered the fixed challenge with RES, the BSF's pending challenge, the
+/// answer it sent, and the 200's body.
+fn answered() -> (UbClient, PendingChallenge, Credentials, String) {
+    let pending = PendingChallenge::new(NONCE_KEY, IMPI, BSF, fixed_vector()).unwrap();
+    let mut client = UbClient::new(IMPI, BSF, "/").unwrap();
+    client.start().unwrap();
+    client.on_challenge(&pending.challenge()).unwrap();
+    let creds = client
+        .answer(UsimOutcome::Res(&[0x33; 8]), &[0xc0; 16], "GET", b"")
+        .unwrap();
+    let xml = BootstrappingInfo {
+        btid: btid(&pending.rand(), BSF),
+        lifetime: UnixTime(1_790_000_000),
+    }
+    .to_xml()
+    .unwrap();
+    (client, pending, creds, xml)
+}
+
+#[test]
+fn client_verifies_rspauth() {
+    let (client, pending, creds, xml) = answered();
+    let good = pending
+        .authentication_info("GET", "/", b"", &creds, xml.as_bytes())
+        .unwrap();
+    // The rspauth is what the RFC 2617 computation gives with XRES and an empty method.
+    assert_eq!(
+        good.rspauth,
+        response_auth(&DigestInput {
+            username: IMPI,
+            realm: BSF,
+            password: &[0x33; 8],
+            method: "",
+            uri: "/",
+            nonce: pending.nonce(),
+            qop: Some((Qop::AuthInt, 1, creds.cnonce.as_deref().unwrap())),
+            body: xml.as_bytes(),
+        })
+    );
     assert!(client
-        .on_bootstrapping_info(info.to_xml().unwrap().as_bytes())
+        .clone()
+        .on_bootstrapped(Some(&good), xml.as_bytes())
         .is_ok());
+
+    let refused = |auth: Option<&AuthenticationInfo>, body: &str| {
+        let mut c = client.clone();
+        let r = c.on_bootstrapped(auth, body.as_bytes());
+        // A failed check ends the run: even the right answer is no longer accepted.
+        assert!(c.on_bootstrapped(Some(&good), xml.as_bytes()).is_err());
+        r
+    };
+    assert_eq!(refused(None, &xml), Err(DigestError::MissingRspauth));
+    let mut flipped = good.clone();
+    let last = if flipped.rspauth.ends_with('0') {
+        "1"
+    } else {
+        "0"
+    };
+    flipped.rspauth.replace_range(31.., last);
+    assert_eq!(refused(Some(&flipped), &xml), Err(DigestError::BadRspauth));
+    // The body is covered (auth-int): another lifetime with the same rspauth is refused.
+    let other = xml.replace("2026-09-21T14:13:20Z", "2036-09-21T12:13:20Z");
+    assert_ne!(other, xml);
+    assert_eq!(refused(Some(&good), &other), Err(DigestError::BadRspauth));
+    // Echoed parameters must be the request's.
+    let mut c = good.clone();
+    c.cnonce = Some("00".repeat(16));
+    assert_eq!(refused(Some(&c), &xml), Err(DigestError::BadRspauth));
+    let mut c = good.clone();
+    c.nc = Some(2);
+    assert_eq!(refused(Some(&c), &xml), Err(DigestError::BadRspauth));
+    // A downgrade to qop=auth is refused even with the matching auth rspauth.
+    let mut c = good.clone();
+    c.qop = Some(Qop::Auth);
+    c.rspauth = response_auth(&DigestInput {
+        username: IMPI,
+        realm: BSF,
+        password: &[0x33; 8],
+        method: "",
+        uri: "/",
+        nonce: pending.nonce(),
+        qop: Some((Qop::Auth, 1, creds.cnonce.as_deref().unwrap())),
+        body: b"",
+    });
+    assert_eq!(refused(Some(&c), &xml), Err(DigestError::BadRspauth));
+    // An rspauth from a BSF without XRES (another password) is refused.
+    let mut c = good.clone();
+    c.rspauth = response_auth(&DigestInput {
+        username: IMPI,
+        realm: BSF,
+        password: &[0x34; 8],
+        method: "",
+        uri: "/",
+        nonce: pending.nonce(),
+        qop: Some((Qop::AuthInt, 1, creds.cnonce.as_deref().unwrap())),
+        body: xml.as_bytes(),
+    });
+    assert_eq!(refused(Some(&c), &xml), Err(DigestError::BadRspauth));
+    // The request's own response is not an rspauth (the method differs).
+    let mut c = good.clone();
+    c.rspauth = creds.response.clone();
+    assert_eq!(refused(Some(&c), &xml), Err(DigestError::BadRspauth));
+}
+
+#[test]
+fn bsf_computes_rspauth_only_for_a_verified_answer() {
+    let (_, pending, creds, xml) = answered();
+    let mut wrong = creds.clone();
+    wrong.response = "0".repeat(32);
+    for (c, method) in [(&wrong, "GET"), (&creds, "POST")] {
+        assert!(matches!(
+            pending.authentication_info(method, "/", b"", c, xml.as_bytes()),
+            Err(DigestError::State(_))
+        ));
+    }
+    // A sync-failure answer (empty password, auts) gets none either.
+    let mut c = UbClient::new(IMPI, BSF, "/").unwrap();
+    c.start().unwrap();
+    c.on_challenge(&pending.challenge()).unwrap();
+    let sync = c
+        .answer(
+            UsimOutcome::SyncFailure { auts: [1; 14] },
+            &[2; 16],
+            "GET",
+            b"",
+        )
+        .unwrap();
+    assert!(pending
+        .authentication_info("GET", "/", b"", &sync, xml.as_bytes())
+        .is_err());
+    // And a client that did not answer with RES cannot accept a 200.
+    let auth = pending
+        .authentication_info("GET", "/", b"", &creds, xml.as_bytes())
+        .unwrap();
+    assert!(matches!(
+        c.on_bootstrapped(Some(&auth), xml.as_bytes()),
+        Err(DigestError::State(_))
+    ));
+}
+
+#[cfg(feature = "binding")]
+#[test]
+fn authentication_info_over_http() {
+    use m2msec::gba::digest::UbResponse;
+    let (_, pending, creds, xml) = answered();
+    let auth = pending
+        .authentication_info("GET", "/", b"", &creds, xml.as_bytes())
+        .unwrap();
+    // Only a 200 carries it.
+    let mut out = Vec::new();
+    assert!(UbResponse::Status(403)
+        .encode_with(Some(&auth), &mut out)
+        .is_err());
+    assert!(UbResponse::Unauthorized(pending.challenge())
+        .encode_with(Some(&auth), &mut out)
+        .is_err());
+    let info = BootstrappingInfo::from_xml(xml.as_bytes()).unwrap();
+    let mut wire = Vec::new();
+    UbResponse::Bootstrapped(info.clone())
+        .encode_with(Some(&auth), &mut wire)
+        .unwrap();
+    let text = String::from_utf8(wire).unwrap();
+    // Plain decode drops it; decode_reply keeps it and the raw body.
+    let (r, _) = UbResponse::decode(text.as_bytes()).unwrap().unwrap();
+    assert_eq!(r, UbResponse::Bootstrapped(info));
+    let reply = UbResponse::decode_reply(text.as_bytes()).unwrap().unwrap();
+    assert_eq!(reply.authentication_info, Some(auth.clone()));
+    assert_eq!(reply.body, xml.as_bytes());
+    // Malformed or repeated on a 200: the whole response is refused.
+    let header = format!("Authentication-Info: {}\r\n", auth.to_header().unwrap());
+    let broken = text.replace(&header, "Authentication-Info: rspauth=\"zz\"\r\n");
+    assert_eq!(
+        UbResponse::decode_reply(broken.as_bytes()),
+        Err(DigestError::BadValue("rspauth"))
+    );
+    let twice = text.replace(&header, &format!("{header}{header}"));
+    assert_eq!(
+        UbResponse::decode_reply(twice.as_bytes()),
+        Err(DigestError::Duplicate)
+    );
+    // On a 403 it is ignored.
+    let status = "HTTP/1.1 403 Forbidden\r\nAuthentication-Info: junk\r\nContent-Length: 0\r\n\r\n";
+    let reply = UbResponse::decode_reply(status.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.response, UbResponse::Status(403));
+    assert_eq!(reply.authentication_info, None);
 }
 
 // ---------------------------------------------------------------------------------------------

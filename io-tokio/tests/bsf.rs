@@ -1,5 +1,7 @@
 //! The BSF over real sockets: Ub bootstrapping (Digest AKA, MAC failure, wrong RES, SQN
-//! resynchronisation) and Zn (keys equal to the UE's, refusals), durable across a restart.
+//! resynchronisation, the BSF's Authentication-Info rspauth checked by the UE, a tampering
+//! man in the middle refused) and Zn (keys equal to the UE's, refusals), durable across a
+//! restart.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use m2msec::frameworks::binding::Rsc;
-use m2msec::gba::digest::{UbClient, UbRequest, UbResponse, UsimOutcome};
+use m2msec::gba::digest::{DigestError, Qop, UbClient, UbRequest, UbResponse, UsimOutcome};
 use m2msec::gba::kdf::{ks_int_naf, ks_naf, BTid, NafId};
 use m2msec::gba::usim::{generate_vector, sqn_to_u64, SqnProfile, Usim};
 use m2msec::store::{KeyKind, MemoryKeyStore, StoreOp, StoreReply};
@@ -380,6 +382,173 @@ async fn exchange(
         if let Some((r, used)) = UbResponse::decode(buf).unwrap() {
             buf.drain(..used);
             return r;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The real BSF's 200 carries `Authentication-Info` with the request's qop, nc and cnonce and
+/// an rspauth the client verifies over the body as received.
+#[tokio::test]
+async fn bsf_sends_a_verifiable_rspauth() {
+    let run = Running::start(config("1h"), memory()).await;
+    let mut tcp = TcpStream::connect(run.ub()).await.unwrap();
+    let mut client = UbClient::new(IMPI, BSF, "/").unwrap();
+    let mut buf = Vec::new();
+    let first = client.start().unwrap();
+    let UbResponse::Unauthorized(ch) = exchange(&mut tcp, &mut buf, first).await else {
+        panic!("no challenge");
+    };
+    let u = client.on_challenge(&ch).unwrap();
+    let res = Usim::new(&K, &OPC)
+        .authenticate(&u.rand, &u.autn)
+        .unwrap()
+        .res;
+    let answer = client
+        .answer(UsimOutcome::Res(&res), &[7; 16], "GET", b"")
+        .unwrap();
+    let (response, auth, body) = exchange_reply(&mut tcp, &mut buf, answer.clone()).await;
+    assert!(matches!(response, UbResponse::Bootstrapped(_)));
+    let auth = auth.expect("200 without Authentication-Info");
+    assert_eq!(auth.qop, Some(Qop::AuthInt));
+    assert_eq!(auth.nc, answer.nc);
+    assert_eq!(auth.cnonce, answer.cnonce);
+    assert_ne!(auth.rspauth, answer.response);
+    let info = client.on_bootstrapped(Some(&auth), &body).unwrap();
+    assert_eq!(BTid::parse(&info.btid).unwrap().rand(), Some(u.rand));
+    run.stop().await;
+}
+
+/// How the man in the middle alters the BSF's 200.
+#[derive(Clone, Copy, Debug)]
+enum Tamper {
+    /// Forward it unchanged (the control case).
+    Nothing,
+    /// Drop the `Authentication-Info` header.
+    DropHeader,
+    /// Flip the last digit of `rspauth`.
+    FlipRspauth,
+    /// Change the body's lifetime, keeping the header.
+    ChangeBody,
+}
+
+/// A proxy between the UE and the real BSF for one connection: requests pass unchanged, the
+/// 200 is altered as `tamper` says.
+async fn tampering_proxy(bsf: SocketAddr, tamper: Tamper) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut ue, _) = listener.accept().await.unwrap();
+        let mut up = TcpStream::connect(bsf).await.unwrap();
+        let (mut from_ue, mut from_bsf) = (Vec::new(), Vec::new());
+        let mut chunk = [0u8; 4096];
+        loop {
+            // One request from the UE, forwarded as is.
+            let used = loop {
+                if let Some((_, used)) = UbRequest::decode(&from_ue).unwrap() {
+                    break used;
+                }
+                let n = ue.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                from_ue.extend_from_slice(&chunk[..n]);
+            };
+            up.write_all(&from_ue[..used]).await.unwrap();
+            from_ue.drain(..used);
+            // Its answer, altered when it is the 200.
+            let (reply, used) = loop {
+                if let Some(r) = UbResponse::decode_reply(&from_bsf).unwrap() {
+                    let used = r.used;
+                    break ((r.response, r.authentication_info), used);
+                }
+                let n = up.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "BSF closed");
+                from_bsf.extend_from_slice(&chunk[..n]);
+            };
+            let mut out = from_bsf[..used].to_vec();
+            from_bsf.drain(..used);
+            if let (UbResponse::Bootstrapped(info), Some(auth)) = &reply {
+                let mut auth = auth.clone();
+                let mut info = info.clone();
+                let header = match tamper {
+                    Tamper::Nothing => Some(auth),
+                    Tamper::DropHeader => None,
+                    Tamper::FlipRspauth => {
+                        let last = if auth.rspauth.ends_with('0') {
+                            "1"
+                        } else {
+                            "0"
+                        };
+                        auth.rspauth.replace_range(31.., last);
+                        Some(auth)
+                    }
+                    Tamper::ChangeBody => {
+                        info.lifetime.0 += 3600;
+                        Some(auth)
+                    }
+                };
+                out.clear();
+                UbResponse::Bootstrapped(info)
+                    .encode_with(header.as_ref(), &mut out)
+                    .unwrap();
+            }
+            ue.write_all(&out).await.unwrap();
+        }
+    });
+    addr
+}
+
+/// A man in the middle that removes or alters the BSF's proof is refused by the UE with a typed
+/// error; unaltered, the same path bootstraps.
+#[tokio::test]
+async fn tampered_or_missing_rspauth_is_refused() {
+    let run = Running::start(config("1h"), memory()).await;
+    let mut usim = Usim::new(&K, &OPC);
+    let proxy = tampering_proxy(run.ub(), Tamper::Nothing).await;
+    let b = bootstrap(proxy, IMPI, BSF, &mut usim).await.unwrap();
+    assert_eq!(b.btid.rand(), Some(b.rand));
+    for (tamper, want) in [
+        (Tamper::DropHeader, DigestError::MissingRspauth),
+        (Tamper::FlipRspauth, DigestError::BadRspauth),
+        (Tamper::ChangeBody, DigestError::BadRspauth),
+    ] {
+        let proxy = tampering_proxy(run.ub(), tamper).await;
+        match bootstrap(proxy, IMPI, BSF, &mut usim).await {
+            Err(UbError::Digest(e)) => assert_eq!(e, want, "{tamper:?}"),
+            other => panic!("{tamper:?}: expected {want:?}, got {other:?}"),
+        }
+    }
+    run.stop().await;
+}
+
+async fn exchange_reply(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    creds: m2msec::gba::digest::Credentials,
+) -> (
+    UbResponse,
+    Option<m2msec::gba::digest::AuthenticationInfo>,
+    Vec<u8>,
+) {
+    let mut out = Vec::new();
+    UbRequest {
+        uri: "/".into(),
+        host: BSF.into(),
+        authorization: creds,
+    }
+    .encode(&mut out)
+    .unwrap();
+    tcp.write_all(&out).await.unwrap();
+    loop {
+        if let Some(r) = UbResponse::decode_reply(buf).unwrap() {
+            let got = (r.response, r.authentication_info, r.body.to_vec());
+            let used = r.used;
+            buf.drain(..used);
+            return got;
         }
         let mut chunk = [0u8; 4096];
         let n = tcp.read(&mut chunk).await.unwrap();

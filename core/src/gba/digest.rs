@@ -5,7 +5,10 @@
 //! BSF answers `401` with `WWW-Authenticate: Digest realm=.., nonce=.., algorithm=AKAv1-MD5,
 //! qop="auth-int"`; the UE runs the USIM on RAND/AUTN taken from the nonce and answers with RES as
 //! the Digest password (or `auts` after a synchronisation failure); the BSF answers `200` with a
-//! `BootstrappingInfo` XML body (B-TID, key lifetime).
+//! `BootstrappingInfo` XML body (B-TID, key lifetime) and `Authentication-Info: qop=auth-int,
+//! rspauth=.., cnonce=.., nc=..` ([`AuthenticationInfo`], RFC 2617 3.2.3: the response digest
+//! with XRES as the password, an empty method and the hash of that body), which the UE checks
+//! before it accepts the B-TID ([`UbClient::on_bootstrapped`]): mutual authentication.
 //!
 //! Nothing here does I/O, reads a clock or draws randomness: the caller passes the cnonce bytes,
 //! runs the USIM between [`UbClient::on_challenge`] and [`UbClient::answer`], and moves the bytes.
@@ -86,6 +89,12 @@ pub enum DigestError {
     Http(&'static str),
     /// The `BootstrappingInfo` body is not the expected shape.
     Xml(&'static str),
+    /// A 200 without `Authentication-Info` (or without `rspauth`): the BSF did not prove it knows
+    /// XRES, so the B-TID is not accepted (RFC 2617 3.2.3, TS 24.109 4.2).
+    MissingRspauth,
+    /// `rspauth` (or the `qop`, `nc` or `cnonce` it is bound to) does not match the request sent:
+    /// not the BSF that issued the challenge, or the answer or body was altered.
+    BadRspauth,
 }
 
 impl fmt::Display for DigestError {
@@ -101,6 +110,8 @@ impl fmt::Display for DigestError {
             Self::State(w) => write!(f, "out of sequence: {w}"),
             Self::Http(w) => write!(f, "Ub HTTP: {w}"),
             Self::Xml(w) => write!(f, "BootstrappingInfo: {w}"),
+            Self::MissingRspauth => f.write_str("200 without Authentication-Info rspauth"),
+            Self::BadRspauth => f.write_str("Authentication-Info rspauth does not verify"),
         }
     }
 }
@@ -209,6 +220,16 @@ fn parse_digest_params(value: &str) -> Result<Vec<Param>, DigestError> {
     if !b.get(i).is_some_and(|&c| is_ows(c)) {
         return Err(DigestError::Syntax("no parameters"));
     }
+    parse_param_list(value, skip_ows(b, i))
+}
+
+/// Parses the `name=value, ...` list of `value` from byte `i` (after the scheme, or the whole
+/// value of `Authentication-Info`, which has no scheme: RFC 2617 3.2.3).
+fn parse_param_list(value: &str, mut i: usize) -> Result<Vec<Param>, DigestError> {
+    if value.len() > MAX_HEADER_VALUE {
+        return Err(DigestError::TooLong);
+    }
+    let b = value.as_bytes();
     i = skip_ows(b, i);
     let mut params: Vec<Param> = Vec::new();
     loop {
@@ -309,7 +330,6 @@ fn require(params: &mut Vec<Param>, name: &'static str) -> Result<String, Digest
     take(params, name).ok_or(DigestError::Missing(name))
 }
 
-/// Appends `, name="value"` (the first without the comma), escaping `"` and `\`.
 /// A formatted header value, refused if the parsers would refuse it for its length (a value
 /// that parsed may grow when formatted: quotes, escapes and separators).
 fn bounded(out: String) -> Result<String, DigestError> {
@@ -319,6 +339,7 @@ fn bounded(out: String) -> Result<String, DigestError> {
     Ok(out)
 }
 
+/// Appends `, name="value"` (the first without the comma), escaping `"` and `\`.
 fn push_quoted(out: &mut String, name: &str, value: &str) -> Result<(), DigestError> {
     if value.len() > MAX_PARAM_VALUE {
         return Err(DigestError::TooLong);
@@ -351,9 +372,10 @@ fn push_token(out: &mut String, name: &str, value: &str) {
     out.push_str(value);
 }
 
-/// Every header value starts as exactly `"Digest "`; later parameters get a separator.
+/// A header value starts empty (`Authentication-Info`) or as exactly `"Digest "`; every later
+/// parameter gets a separator (a parameter never ends in a space).
 fn push_sep(out: &mut String) {
-    if out.len() > "Digest ".len() {
+    if !out.is_empty() && !out.ends_with(' ') {
         out.push_str(", ");
     }
 }
@@ -549,12 +571,7 @@ impl Credentials {
         };
         let nc = match take(&mut p, "nc") {
             None => None,
-            Some(n) => {
-                if n.len() != 8 || !n.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(DigestError::BadValue("nc"));
-                }
-                Some(u32::from_str_radix(&n, 16).map_err(|_| DigestError::BadValue("nc"))?)
-            }
+            Some(n) => Some(parse_nc(&n)?),
         };
         let cnonce = take(&mut p, "cnonce");
         if qop.is_some() != nc.is_some() || qop.is_some() != cnonce.is_some() {
@@ -620,6 +637,97 @@ impl Credentials {
         }
         bounded(out)
     }
+}
+
+/// An `Authentication-Info` value (RFC 2617 3.2.3, RFC 7616 3.5): the BSF's proof on the 200
+/// that it knows the password (XRES) too, i.e. mutual authentication on Ub.
+///
+/// `rspauth` is the Digest of the request's parameters with the method left empty: A2 = ":"
+/// digest-uri for `qop=auth`, ":" digest-uri ":" H(entity-body of the 200) for `qop=auth-int`
+/// (so the `BootstrappingInfo` is integrity protected too). The server echoes the request's
+/// `qop`, `nc` and `cnonce` ([`PendingChallenge::authentication_info`]); the client checks them
+/// and `rspauth` ([`UbClient::on_bootstrapped`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthenticationInfo {
+    /// `qop` (message-qop): the request's; `nc` and `cnonce` are present exactly when it is.
+    pub qop: Option<Qop>,
+    /// `rspauth`: 32 lower-case hex digits.
+    pub rspauth: String,
+    /// `cnonce`, echoed.
+    pub cnonce: Option<String>,
+    /// `nc` (8 hex digits on the wire), echoed.
+    pub nc: Option<u32>,
+    /// `nextnonce` (parsed and formatted, not used on Ub).
+    pub nextnonce: Option<String>,
+}
+
+impl AuthenticationInfo {
+    /// Parses an `Authentication-Info` value: `name=value` pairs without a scheme; `rspauth` is
+    /// required, unknown parameters are ignored, the bounds are those of the other headers.
+    pub fn parse(value: &str) -> Result<Self, DigestError> {
+        let mut p = parse_param_list(value, 0)?;
+        let rspauth = require(&mut p, "rspauth")?;
+        if rspauth.len() != 32 || !is_lhex(&rspauth) {
+            return Err(DigestError::BadValue("rspauth"));
+        }
+        let qop = match take(&mut p, "qop") {
+            None => None,
+            Some(q) => Some(Qop::parse(&q).ok_or(DigestError::UnsupportedQop)?),
+        };
+        let nc = match take(&mut p, "nc") {
+            None => None,
+            Some(n) => Some(parse_nc(&n)?),
+        };
+        let cnonce = take(&mut p, "cnonce");
+        if qop.is_some() != nc.is_some() || qop.is_some() != cnonce.is_some() {
+            return Err(DigestError::BadValue("qop, nc and cnonce go together"));
+        }
+        if cnonce.as_deref() == Some("") {
+            return Err(DigestError::BadValue("cnonce"));
+        }
+        let nextnonce = take(&mut p, "nextnonce");
+        Ok(Self {
+            qop,
+            rspauth,
+            cnonce,
+            nc,
+            nextnonce,
+        })
+    }
+
+    /// The header value: `qop=auth-int, rspauth="..", cnonce="..", nc=00000001[,
+    /// nextnonce=".."]`.
+    pub fn to_header(&self) -> Result<String, DigestError> {
+        if self.rspauth.len() != 32 || !is_lhex(&self.rspauth) {
+            return Err(DigestError::BadValue("rspauth"));
+        }
+        if self.qop.is_some() != self.nc.is_some() || self.qop.is_some() != self.cnonce.is_some() {
+            return Err(DigestError::BadValue("qop, nc and cnonce go together"));
+        }
+        let mut out = String::new();
+        if let Some(q) = self.qop {
+            push_token(&mut out, "qop", q.as_str());
+        }
+        push_quoted(&mut out, "rspauth", &self.rspauth)?;
+        if let (Some(cn), Some(nc)) = (&self.cnonce, self.nc) {
+            if cn.is_empty() {
+                return Err(DigestError::BadValue("cnonce"));
+            }
+            push_quoted(&mut out, "cnonce", cn)?;
+            push_token(&mut out, "nc", &format!("{nc:08x}"));
+        }
+        if let Some(n) = &self.nextnonce {
+            push_quoted(&mut out, "nextnonce", n)?;
+        }
+        bounded(out)
+    }
+}
+
+fn parse_nc(n: &str) -> Result<u32, DigestError> {
+    if n.len() != 8 || !n.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(DigestError::BadValue("nc"));
+    }
+    u32::from_str_radix(n, 16).map_err(|_| DigestError::BadValue("nc"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,6 +815,18 @@ pub fn digest_response(input: &DigestInput<'_>) -> String {
         .iter()
         .map(|&c| char::from(c))
         .collect()
+}
+
+/// The `rspauth` of `Authentication-Info` (RFC 2617 3.2.3): [`digest_response`] of the same
+/// inputs as the request's `response` (same password, nonce, `qop`, `nc`, `cnonce`, digest-uri)
+/// but with an empty method, and for `auth-int` the entity body of the *response* (`body`):
+/// A2 = ":" digest-uri [":" H(entity-body)].
+#[must_use]
+pub fn response_auth(input: &DigestInput<'_>) -> String {
+    digest_response(&DigestInput {
+        method: "",
+        ..*input
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -968,6 +1088,46 @@ impl PendingChallenge {
             (None, false, false) => Verdict::BadResponse,
         }
     }
+
+    /// The `Authentication-Info` of the 200 that answers `creds` (RFC 2617 3.2.3): `rspauth`
+    /// with XRES as the password over the 200's entity `response_body` (the `BootstrappingInfo`
+    /// as sent), the request's `qop`, `nc` and `cnonce` echoed.
+    ///
+    /// `creds` is verified again first (`method`, `request_uri` and `request_body` as for
+    /// [`verify`](Self::verify)): an `rspauth` is only ever computed for a [`Verdict::Verified`]
+    /// answer, so a failed answer never yields a value keyed by XRES.
+    pub fn authentication_info(
+        &self,
+        method: &str,
+        request_uri: &str,
+        request_body: &[u8],
+        creds: &Credentials,
+        response_body: &[u8],
+    ) -> Result<AuthenticationInfo, DigestError> {
+        if self.verify(method, request_uri, request_body, creds) != Verdict::Verified {
+            return Err(DigestError::State("rspauth only for a verified answer"));
+        }
+        let (Some(qop), Some(nc), Some(cnonce)) = (creds.qop, creds.nc, &creds.cnonce) else {
+            return Err(DigestError::Missing("qop"));
+        };
+        let rspauth = response_auth(&DigestInput {
+            username: &self.username,
+            realm: &self.realm,
+            password: &self.vector.xres,
+            method: "",
+            uri: request_uri,
+            nonce: &self.nonce,
+            qop: Some((qop, nc, cnonce)),
+            body: response_body,
+        });
+        Ok(AuthenticationInfo {
+            qop: Some(qop),
+            rspauth,
+            cnonce: Some(cnonce.clone()),
+            nc: Some(nc),
+            nextnonce: None,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,6 +1186,26 @@ pub struct UbClient {
     uri: String,
     challenges: u8,
     state: ClientState,
+    /// What the `rspauth` of the 200 must be computed from (set by a RES answer).
+    sent: Option<SentAnswer>,
+}
+
+/// The inputs of the expected `rspauth`: the last RES answer's password and parameters.
+/// RES is zeroized on drop and not shown by `Debug`.
+#[derive(Clone)]
+struct SentAnswer {
+    res: Zeroizing<Vec<u8>>,
+    nonce: String,
+    qop: Option<Qop>,
+    cnonce: String,
+}
+
+impl fmt::Debug for SentAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentAnswer")
+            .field("qop", &self.qop)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UbClient {
@@ -1048,6 +1228,7 @@ impl UbClient {
             uri: uri.to_string(),
             challenges: 0,
             state: ClientState::Initial,
+            sent: None,
         })
     }
 
@@ -1137,6 +1318,15 @@ impl UbClient {
             qop: qop.map(|q| (q, 1, cnonce_text.as_str())),
             body,
         });
+        self.sent = match outcome {
+            UsimOutcome::Res(res) => Some(SentAnswer {
+                res: Zeroizing::new(res.to_vec()),
+                nonce: challenge.nonce.clone(),
+                qop,
+                cnonce: cnonce_text.clone(),
+            }),
+            _ => None,
+        };
         let creds = Credentials {
             username: self.impi.clone(),
             realm: self.realm.clone(),
@@ -1154,12 +1344,32 @@ impl UbClient {
         Ok(creds)
     }
 
-    /// The 200's `BootstrappingInfo` body: checks B-TID = base64(RAND) "@" ... for the RAND
-    /// answered (TS 33.220 4.5.2) and ends the run.
-    pub fn on_bootstrapping_info(&mut self, body: &[u8]) -> Result<BootstrappingInfo, DigestError> {
+    /// The 200: its `Authentication-Info` (`None` when the header is absent) and its entity
+    /// `body` exactly as received. Checks, in this order, that
+    ///
+    /// 1. `rspauth` is present ([`DigestError::MissingRspauth`]) and equals, in constant time,
+    ///    the value computed from the RES answered with an empty method and, for `auth-int`, the
+    ///    hash of `body` ([`response_auth`]); the echoed `qop`, `nc` and `cnonce` must be the
+    ///    request's ([`DigestError::BadRspauth`]): the BSF knew XRES, so it is the home network
+    ///    that issued the challenge (RFC 3310 with RFC 2617 3.2.3);
+    /// 2. the body is a `BootstrappingInfo` whose B-TID = base64(RAND) "@" ... for the RAND
+    ///    answered (TS 33.220 4.5.2).
+    ///
+    /// Ends the run, also when `rspauth` fails (the run cannot be resumed: a new one is needed).
+    pub fn on_bootstrapped(
+        &mut self,
+        authentication_info: Option<&AuthenticationInfo>,
+        body: &[u8],
+    ) -> Result<BootstrappingInfo, DigestError> {
         let ClientState::Answered { rand: Some(rand) } = self.state else {
             return Err(DigestError::State("no authenticated answer sent"));
         };
+        let verified = self.check_rspauth(authentication_info, body);
+        if verified.is_err() {
+            self.state = ClientState::Done;
+            self.sent = None;
+        }
+        verified?;
         let info = BootstrappingInfo::from_xml(body)?;
         // The B-TID syntax is kdf's (one parser for the module); its RAND must be this run's.
         let ok = super::kdf::BTid::parse(&info.btid)
@@ -1170,7 +1380,53 @@ impl UbClient {
             return Err(DigestError::BadValue("btid"));
         }
         self.state = ClientState::Done;
+        self.sent = None;
         Ok(info)
+    }
+
+    /// A 200's body without its `Authentication-Info`: [`on_bootstrapped`](Self::on_bootstrapped)
+    /// with `None`, so always refused with [`DigestError::MissingRspauth`] once a RES was
+    /// answered (a BSF that does not prove knowledge of XRES is not accepted).
+    pub fn on_bootstrapping_info(&mut self, body: &[u8]) -> Result<BootstrappingInfo, DigestError> {
+        self.on_bootstrapped(None, body)
+    }
+
+    fn check_rspauth(
+        &self,
+        info: Option<&AuthenticationInfo>,
+        body: &[u8],
+    ) -> Result<(), DigestError> {
+        let info = info.ok_or(DigestError::MissingRspauth)?;
+        let sent = self
+            .sent
+            .as_ref()
+            .ok_or(DigestError::State("no RES answered"))?;
+        // The echoed parameters must be the request's: a downgrade from auth-int to auth would
+        // leave the body unprotected.
+        let echoed = match sent.qop {
+            Some(q) => {
+                info.qop == Some(q)
+                    && info.nc == Some(1)
+                    && info.cnonce.as_deref() == Some(sent.cnonce.as_str())
+            }
+            None => info.qop.is_none() && info.nc.is_none() && info.cnonce.is_none(),
+        };
+        let expected = response_auth(&DigestInput {
+            username: &self.impi,
+            realm: &self.realm,
+            password: &sent.res,
+            method: "",
+            uri: &self.uri,
+            nonce: &sent.nonce,
+            qop: sent.qop.map(|q| (q, 1, sent.cnonce.as_str())),
+            body,
+        });
+        let same = bool::from(expected.as_bytes().ct_eq(info.rspauth.as_bytes()));
+        if echoed && same {
+            Ok(())
+        } else {
+            Err(DigestError::BadRspauth)
+        }
     }
 }
 
@@ -1387,12 +1643,13 @@ fn format_datetime(t: UnixTime) -> Option<String> {
 // HTTP/1.1 framing of Ub (feature `binding`, which carries httparse).
 
 #[cfg(feature = "binding")]
-pub use http::{UbRequest, UbResponse, MAX_UB_HEAD};
+pub use http::{UbReply, UbRequest, UbResponse, MAX_UB_HEAD};
 
 #[cfg(feature = "binding")]
 mod http {
     use super::{
-        BootstrappingInfo, Challenge, Credentials, DigestError, BSF_CONTENT_TYPE, MAX_XML,
+        AuthenticationInfo, BootstrappingInfo, Challenge, Credentials, DigestError,
+        BSF_CONTENT_TYPE, MAX_XML,
     };
     use alloc::format;
     use alloc::string::{String, ToString};
@@ -1425,6 +1682,21 @@ mod http {
         Status(u16),
     }
 
+    /// One decoded BSF answer with what the client needs beyond [`UbResponse`] to authenticate
+    /// a 200 ([`UbClient::on_bootstrapped`](super::UbClient::on_bootstrapped)).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct UbReply<'a> {
+        /// The answer.
+        pub response: UbResponse,
+        /// The parsed `Authentication-Info` of a 200 (`None` when absent; ignored on other
+        /// statuses).
+        pub authentication_info: Option<AuthenticationInfo>,
+        /// The entity body exactly as received (what `rspauth` covers under `auth-int`).
+        pub body: &'a [u8],
+        /// How many bytes of the buffer the answer took.
+        pub used: usize,
+    }
+
     fn value_ok(v: &str) -> bool {
         !v.is_empty()
             && v.len() <= 4096
@@ -1450,6 +1722,7 @@ mod http {
         host: Option<String>,
         authorization: Option<String>,
         www_authenticate: Option<String>,
+        authentication_info: Option<String>,
         content_type: Option<String>,
         length: Option<usize>,
     }
@@ -1468,6 +1741,8 @@ mod http {
                     f.authorization.replace(value).is_some()
                 } else if n.eq_ignore_ascii_case("WWW-Authenticate") {
                     f.www_authenticate.replace(value).is_some()
+                } else if n.eq_ignore_ascii_case("Authentication-Info") {
+                    f.authentication_info.replace(value).is_some()
                 } else if n.eq_ignore_ascii_case("Content-Type") {
                     f.content_type.replace(value).is_some()
                 } else if n.eq_ignore_ascii_case("Content-Length") {
@@ -1564,8 +1839,25 @@ mod http {
     }
 
     impl UbResponse {
-        /// Appends the HTTP/1.1 response.
+        /// Appends the HTTP/1.1 response (a 200 without `Authentication-Info`: see
+        /// [`encode_with`](Self::encode_with)).
         pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), DigestError> {
+            self.encode_with(None, out)
+        }
+
+        /// Appends the HTTP/1.1 response; a 200 carries `authentication_info` (the BSF's
+        /// `rspauth`, [`PendingChallenge::authentication_info`](super::PendingChallenge::authentication_info)
+        /// over [`BootstrappingInfo::to_xml`], the body written here). Other statuses carry none.
+        pub fn encode_with(
+            &self,
+            authentication_info: Option<&AuthenticationInfo>,
+            out: &mut Vec<u8>,
+        ) -> Result<(), DigestError> {
+            if authentication_info.is_some() && !matches!(self, Self::Bootstrapped(_)) {
+                return Err(DigestError::BadValue(
+                    "Authentication-Info on a status other than 200",
+                ));
+            }
             match self {
                 Self::Unauthorized(c) => {
                     let h = c.to_header()?;
@@ -1576,9 +1868,13 @@ mod http {
                 }
                 Self::Bootstrapped(info) => {
                     let body = info.to_xml()?;
+                    let auth = match authentication_info {
+                        Some(a) => format!("Authentication-Info: {}\r\n", a.to_header()?),
+                        None => String::new(),
+                    };
                     out.extend_from_slice(
                         format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: {BSF_CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{body}",
+                            "HTTP/1.1 200 OK\r\n{auth}Content-Type: {BSF_CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{body}",
                             body.len()
                         )
                         .as_bytes(),
@@ -1602,8 +1898,14 @@ mod http {
 
         /// Parses one response from the start of `buf` (as [`UbRequest::decode`]); a 200 must
         /// carry `application/vnd.3gpp.bsf+xml`, a 401 one `WWW-Authenticate` Digest AKA
-        /// challenge. Other statuses skip their body.
+        /// challenge. Other statuses skip their body. A 200's `Authentication-Info`, if any,
+        /// must parse but is dropped here: a client uses [`decode_reply`](Self::decode_reply).
         pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, DigestError> {
+            Ok(Self::decode_reply(buf)?.map(|r| (r.response, r.used)))
+        }
+
+        /// [`decode`](Self::decode) with the 200's `Authentication-Info` and the raw body.
+        pub fn decode_reply(buf: &[u8]) -> Result<Option<UbReply<'_>>, DigestError> {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut resp = httparse::Response::new(&mut headers);
             let Some(head) = head_length(resp.parse(buf), buf.len())? else {
@@ -1621,6 +1923,7 @@ mod http {
             let Some(body) = buf.get(head..head + len) else {
                 return Ok(None);
             };
+            let mut authentication_info = None;
             let msg = match code {
                 401 => Self::Unauthorized(Challenge::parse(
                     &f.www_authenticate
@@ -1632,11 +1935,21 @@ mod http {
                     if !media.eq_ignore_ascii_case(BSF_CONTENT_TYPE) {
                         return Err(DigestError::Http("Content-Type"));
                     }
+                    authentication_info = f
+                        .authentication_info
+                        .as_deref()
+                        .map(AuthenticationInfo::parse)
+                        .transpose()?;
                     Self::Bootstrapped(BootstrappingInfo::from_xml(body)?)
                 }
                 other => Self::Status(other),
             };
-            Ok(Some((msg, head + len)))
+            Ok(Some(UbReply {
+                response: msg,
+                authentication_info,
+                body,
+                used: head + len,
+            }))
         }
     }
 }

@@ -4,12 +4,13 @@
 //! ```text
 //!  UE ──Ub: HTTP/1.1 over TCP, Digest AKA (TS 24.109, RFC 3310)──▶ BSF ─┬─ subscriber store
 //!       GET / (IMPI) ◀─ 401 RAND‖AUTN ─ GET / (RES | AUTS) ◀─ 200 B-TID │  (K, OPc, SQN, GUSS)
+//!                                    (+ Authentication-Info rspauth) │
 //!  NAF ─Zn: TLS-PSK (the NAF's own PSK), POST /zn/bootstrappingInfo───▶ └─ bootstrapping store
 //!       {btid, nafId, flavor} ◀─ {key = Ks_(int_)NAF, impi, lifetime, ...}   (B-TID → Ks, RAND)
 //! ```
 //!
-//! The Digest AKA message logic is the core's ([`m2msec::gba::digest`]); Milenage, the USIM
-//! model and the key derivation are [`m2msec::gba`]. This module moves bytes, keeps the
+//! The Digest AKA message logic is the core's ([`m2msec::gba::digest`]), the Zn messages too
+//! ([`m2msec::gba::zn`]); Milenage, the USIM model and the key derivation are [`m2msec::gba`]. This module moves bytes, keeps the
 //! subscriber and bootstrapping records in an [`AsyncKeyStore`] (wrapped under the KEK by
 //! [`RedbKeyStore`](crate::store::RedbKeyStore)) and the pending challenges in memory.
 
@@ -21,20 +22,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use m2msec::frameworks::binding::{
-    from_body, to_body, BindingError, ErrorBody, HexKey, Method, Request, Response, Rsc, MAX_BODY,
-    MAX_HEAD,
-};
+use m2msec::frameworks::binding::{BindingError, Request, Response, Rsc, MAX_BODY, MAX_HEAD};
 use m2msec::gba::digest::{
-    nonce_tag_ok, BootstrappingInfo, Credentials, DigestError, PendingChallenge, UbClient,
-    UbRequest, UbResponse, UsimOutcome, Verdict, MAX_UB_HEAD,
+    nonce_tag_ok, AuthenticationInfo, BootstrappingInfo, Credentials, DigestError,
+    PendingChallenge, UbClient, UbRequest, UbResponse, UsimOutcome, Verdict, MAX_UB_HEAD,
 };
-use m2msec::gba::kdf::{ks_int_naf, ks_naf, BTid, KsNaf, NafId};
+use m2msec::gba::kdf::{ks_int_naf, ks_naf, BTid, NafId};
 use m2msec::gba::usim::{generate_vector, resync, sqn_to_u64, SqnProfile, Usim, UsimFailure};
+use m2msec::gba::zn::{refusal as zn_refusal, ZnReply};
+pub use m2msec::gba::zn::{ZnFlavor, ZnKey, ZnRequest, ZN_PATH};
 use m2msec::gba::Ks;
 use m2msec::store::{KeyKind, KeyRecord, KeySecret, StoreError, StoreOp, StoreReply};
 use m2msec::{ClientConfig, ClientPsk, Now, Psk, PskTable, ServerConfig, UnixTime};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -45,8 +45,6 @@ pub use super::mef::ServiceHandle;
 use crate::store::{AsyncKeyStore, Kek};
 use crate::{accept, connect};
 
-/// The Zn route: `POST /zn/bootstrappingInfo`.
-pub const ZN_PATH: &str = "/zn/bootstrappingInfo";
 /// The Ub request-target the client uses.
 pub const UB_URI: &str = "/";
 /// Default lifetime of a bootstrapping (B-TID, Ks).
@@ -63,103 +61,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 4096;
 
 // =============================================================================================
-// Wire bodies of Zn.
-
-/// Which NAF key Zn asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ZnFlavor {
-    /// GBA_ME: Ks_NAF (= Ks_ext_NAF), `"gba-me"`.
-    Me,
-    /// GBA_U: Ks_int_NAF, `"gba-u"` (only for subscribers with `gbaU = true`).
-    Uicc,
-}
-
-impl ZnFlavor {
-    /// The wire name: `gba-me` or `gba-u`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Me => "gba-me",
-            Self::Uicc => "gba-u",
-        }
-    }
-
-    /// The flavor with this wire name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "gba-me" => Some(Self::Me),
-            "gba-u" => Some(Self::Uicc),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ZnFlavor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The body of `POST /zn/bootstrappingInfo`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZnRequest {
-    /// The B-TID the UE presented.
-    pub btid: String,
-    /// NAF_Id = FQDN ‖ Ua security protocol identifier, as lower-case hex.
-    #[serde(rename = "nafId")]
-    pub naf_id: String,
-    /// `gba-me` or `gba-u`.
-    pub flavor: String,
-}
-
-/// The 2000 answer of Zn.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZnResponse {
-    /// Ks_NAF / Ks_int_NAF, 64 hex digits.
-    pub key: HexKey,
-    /// The subscriber's IMPI.
-    pub impi: String,
-    /// End of the bootstrapping's lifetime, Unix seconds.
-    pub lifetime: u64,
-    /// When the bootstrapping ran, Unix seconds.
-    #[serde(rename = "bootstrappingTime")]
-    pub bootstrapping_time: u64,
-    /// User security settings relevant to this NAF (the GUSS entries of its FQDNs).
-    pub uss: Vec<String>,
-}
-
-// =============================================================================================
-// Zn client (NAF side).
-
-/// A NAF key released by the BSF.
-#[derive(Clone)]
-pub struct ZnKey {
-    /// Ks_NAF (GBA_ME) or Ks_int_NAF (GBA_U).
-    pub key: KsNaf,
-    /// The subscriber.
-    pub impi: String,
-    /// End of the bootstrapping's lifetime (the key must not be used after it).
-    pub lifetime: UnixTime,
-    /// When the bootstrapping ran.
-    pub bootstrapping_time: UnixTime,
-    /// User security settings for this NAF.
-    pub uss: Vec<String>,
-}
-
-impl fmt::Debug for ZnKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ZnKey")
-            .field("key", &"<redacted>")
-            .field("impi", &self.impi)
-            .field("lifetime", &self.lifetime)
-            .field("bootstrapping_time", &self.bootstrapping_time)
-            .field("uss", &self.uss)
-            .finish()
-    }
-}
+// Zn client (NAF side). The messages are the core's (`m2msec::gba::zn`): [`ZnRequest`] out,
+// [`ZnKey`] (or a refusal) back.
 
 /// Why [`zn_fetch`] failed.
 ///
@@ -180,7 +83,7 @@ pub enum ZnError {
     },
     /// TCP or TLS failed (a wrong NAF PSK fails the handshake).
     Transport(crate::Error),
-    /// The answer is not what the binding specifies.
+    /// The answer is not what the binding specifies (or its lifetime already passed).
     Malformed(String),
     /// The BSF closed the connection before answering.
     Closed,
@@ -256,46 +159,27 @@ pub async fn zn_fetch(
     let tcp = TcpStream::connect(addr).await?;
     let _ = tcp.set_nodelay(true);
     let mut tls = connect(tcp, config, None).await?;
-    let body = to_body(&ZnRequest {
-        btid: btid.as_str().to_owned(),
-        naf_id: hex::encode(naf_id.to_bytes()),
-        flavor: flavor.as_str().to_owned(),
-    })
-    .map_err(|e| ZnError::Malformed(e.to_string()))?;
-    let req = Request {
-        method: Method::Post,
-        path: ZN_PATH.to_owned(),
-        origin: if origin.is_empty() {
-            "-".into()
-        } else {
-            origin
-        },
-        request_id: request_id()?,
-        body,
+    let origin = if origin.is_empty() {
+        "-".into()
+    } else {
+        origin
     };
+    let req = ZnRequest {
+        btid: btid.clone(),
+        naf_id: naf_id.clone(),
+        flavor,
+    }
+    .to_request(&origin, &request_id()?)
+    .map_err(|e| ZnError::Malformed(e.to_string()))?;
     let response = super::mef::exchange(&mut tls, &req)
         .await
         .map_err(ZnError::from_exchange)?;
     let _ = tls.shutdown().await;
-    if response.rsc != Rsc::Ok {
-        let body: Option<ErrorBody> = from_body(&response.body).ok();
-        return Err(ZnError::Refused {
-            rsc: response.rsc,
-            error: body.map(|b| b.error),
-        });
+    match ZnReply::from_response(&response, unix_now()) {
+        Ok(ZnReply::Key(key)) => Ok(key),
+        Ok(ZnReply::Refused { rsc, error, .. }) => Err(ZnError::Refused { rsc, error }),
+        Err(e) => Err(ZnError::Malformed(e.to_string())),
     }
-    let body: ZnResponse =
-        from_body(&response.body).map_err(|e| ZnError::Malformed(e.to_string()))?;
-    if body.lifetime <= unix_now().0 {
-        return Err(ZnError::Malformed("lifetime already passed".into()));
-    }
-    Ok(ZnKey {
-        key: KsNaf::new(body.key.0),
-        impi: body.impi.clone(),
-        lifetime: UnixTime(body.lifetime),
-        bootstrapping_time: UnixTime(body.bootstrapping_time),
-        uss: body.uss.clone(),
-    })
 }
 
 fn request_id() -> io::Result<String> {
@@ -341,7 +225,9 @@ pub enum UbError {
     },
     /// More challenges than a run allows (resynchronisation loop).
     TooManyChallenges,
-    /// A message did not follow TS 24.109 / RFC 3310.
+    /// A message did not follow TS 24.109 / RFC 3310, including a 200 whose
+    /// `Authentication-Info` is missing ([`DigestError::MissingRspauth`]) or whose `rspauth`
+    /// does not verify ([`DigestError::BadRspauth`]): the BSF did not authenticate itself.
     Digest(DigestError),
     /// The TCP connection failed or was closed early.
     Io(io::Error),
@@ -404,7 +290,7 @@ pub async fn bootstrap(
     let mut creds = client.start()?;
     let mut keys: Option<(Ks, [u8; 16])> = None;
     loop {
-        let response = conn.send(realm, creds).await?;
+        let (response, auth_info, body) = conn.send(realm, creds).await?;
         match response {
             UbResponse::Unauthorized(challenge) => {
                 let ch = client.on_challenge(&challenge)?;
@@ -435,9 +321,9 @@ pub async fn bootstrap(
                     }
                 }
             }
-            UbResponse::Bootstrapped(info) => {
-                let xml = info.to_xml()?;
-                let info = client.on_bootstrapping_info(xml.as_bytes())?;
+            UbResponse::Bootstrapped(_) => {
+                // Mutual authentication: the BSF's rspauth over the body as received.
+                let info = client.on_bootstrapped(auth_info.as_ref(), &body)?;
                 let (ks, rand) = keys.take().ok_or(DigestError::State("200 before a RES"))?;
                 let btid = BTid::parse(&info.btid).map_err(|_| DigestError::BadValue("btid"))?;
                 return Ok(Bootstrapped {
@@ -458,8 +344,11 @@ struct UbConn {
     buf: Vec<u8>,
 }
 
+/// A BSF answer with the 200's `Authentication-Info` and entity body as received.
+type UbAnswer = (UbResponse, Option<AuthenticationInfo>, Vec<u8>);
+
 impl UbConn {
-    async fn send(&mut self, host: &str, creds: Credentials) -> Result<UbResponse, UbError> {
+    async fn send(&mut self, host: &str, creds: Credentials) -> Result<UbAnswer, UbError> {
         let mut out = Vec::new();
         UbRequest {
             uri: UB_URI.to_owned(),
@@ -472,9 +361,10 @@ impl UbConn {
             self.tcp.flush().await?;
             let mut chunk = [0u8; READ_CHUNK];
             loop {
-                if let Some((r, used)) = UbResponse::decode(&self.buf)? {
-                    self.buf.drain(..used);
-                    return Ok(r);
+                if let Some(r) = UbResponse::decode_reply(&self.buf)? {
+                    let answer = (r.response, r.authentication_info, r.body.to_vec());
+                    self.buf.drain(..r.used);
+                    return Ok(answer);
                 }
                 let n = self.tcp.read(&mut chunk).await?;
                 if n == 0 {
@@ -1130,7 +1020,7 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
         let mut buf: Vec<u8> = Vec::new();
         let mut deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let (response, close) = match UbRequest::decode(&buf) {
+            let ((response, auth_info), close) = match UbRequest::decode(&buf) {
                 Ok(Some((req, used))) => {
                     buf.drain(..used);
                     (self.answer_ub(&req, peer).await, false)
@@ -1147,11 +1037,11 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
                 }
                 Err(e) => {
                     tracing::warn!(peer = %peer, error = %e, "BSF Ub request refused (400)");
-                    (UbResponse::Status(400), true)
+                    ((UbResponse::Status(400), None), true)
                 }
             };
             let mut out = Vec::new();
-            if response.encode(&mut out).is_err() {
+            if response.encode_with(auth_info.as_ref(), &mut out).is_err() {
                 out.clear();
                 let _ = UbResponse::Status(500).encode(&mut out);
             }
@@ -1166,22 +1056,62 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
         }
     }
 
-    async fn answer_ub(&self, req: &UbRequest, peer: SocketAddr) -> UbResponse {
+    /// The answer to one Ub request, with the `Authentication-Info` of a 200.
+    async fn answer_ub(
+        &self,
+        req: &UbRequest,
+        peer: SocketAddr,
+    ) -> (UbResponse, Option<AuthenticationInfo>) {
         let creds = &req.authorization;
         let impi = creds.username.as_str();
-        let response = if !creds.realm.eq_ignore_ascii_case(&self.config.bsf_fqdn) {
+        let answer = if !creds.realm.eq_ignore_ascii_case(&self.config.bsf_fqdn) {
             tracing::warn!(peer = %peer, impi, realm = %creds.realm, "BSF Ub: foreign realm");
-            UbResponse::Status(403)
+            (UbResponse::Status(403), None)
         } else if creds.is_initial() {
-            self.challenge(impi, None, 0).await
+            (self.challenge(impi, None, 0).await, None)
         } else {
             self.answer_challenge(req, peer).await
         };
-        tracing::info!(peer = %peer, impi, status = ub_status(&response), "BSF Ub answered");
-        response
+        tracing::info!(peer = %peer, impi, status = ub_status(&answer.0), "BSF Ub answered");
+        answer
     }
 
-    async fn answer_challenge(&self, req: &UbRequest, peer: SocketAddr) -> UbResponse {
+    async fn answer_challenge(
+        &self,
+        req: &UbRequest,
+        peer: SocketAddr,
+    ) -> (UbResponse, Option<AuthenticationInfo>) {
+        let creds = &req.authorization;
+        let impi = creds.username.as_str();
+        let answer = self.answer_pending(req, peer).await;
+        let (response, entry) = match answer {
+            Ok(entry) => (self.bootstrapped(&entry).await, entry),
+            Err(response) => return (response, None),
+        };
+        let UbResponse::Bootstrapped(info) = &response else {
+            return (response, None);
+        };
+        // RFC 2617 3.2.3: rspauth (XRES as the password, empty method) over the body as sent.
+        let auth = info.to_xml().and_then(|xml| {
+            entry
+                .challenge
+                .authentication_info("GET", &req.uri, b"", creds, xml.as_bytes())
+        });
+        match auth {
+            Ok(a) => (response, Some(a)),
+            Err(e) => {
+                tracing::error!(peer = %peer, impi, error = %e, "BSF Ub: no Authentication-Info");
+                (UbResponse::Status(500), None)
+            }
+        }
+    }
+
+    /// The pending challenge a verified answer belongs to, or the refusal / fresh challenge.
+    async fn answer_pending(
+        &self,
+        req: &UbRequest,
+        peer: SocketAddr,
+    ) -> Result<PendingEntry, UbResponse> {
         let creds = &req.authorization;
         let impi = creds.username.as_str();
         if !nonce_tag_ok(
@@ -1191,7 +1121,7 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
             &creds.nonce,
         ) {
             tracing::warn!(peer = %peer, impi, "BSF Ub: nonce not issued here for this user");
-            return UbResponse::Status(403);
+            return Err(UbResponse::Status(403));
         }
         let entry = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -1199,16 +1129,16 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
         };
         let Some(entry) = entry.filter(|e| e.expires > tokio::time::Instant::now()) else {
             // Expired or already answered: a fresh challenge, marked stale (RFC 7616 3.3).
-            return match self.challenge(impi, None, 0).await {
+            return Err(match self.challenge(impi, None, 0).await {
                 UbResponse::Unauthorized(mut c) => {
                     c.stale = true;
                     UbResponse::Unauthorized(c)
                 }
                 other => other,
-            };
+            });
         };
-        match entry.challenge.verify("GET", &req.uri, b"", creds) {
-            Verdict::Verified => self.bootstrapped(&entry).await,
+        let refusal = match entry.challenge.verify("GET", &req.uri, b"", creds) {
+            Verdict::Verified => return Ok(entry),
             Verdict::BadResponse => {
                 tracing::warn!(peer = %peer, impi, "BSF Ub: wrong response (RES)");
                 UbResponse::Status(403)
@@ -1220,12 +1150,12 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
             Verdict::Resync { rand, auts } => {
                 if entry.resyncs >= MAX_RESYNCS {
                     tracing::warn!(peer = %peer, impi, "BSF Ub: repeated synchronisation failure");
-                    return UbResponse::Status(403);
+                    return Err(UbResponse::Status(403));
                 }
                 let sub = match self.subscriber(&entry.impi).await {
                     Ok(Some(s)) => s,
-                    Ok(None) => return UbResponse::Status(403),
-                    Err(_) => return UbResponse::Status(500),
+                    Ok(None) => return Err(UbResponse::Status(403)),
+                    Err(_) => return Err(UbResponse::Status(500)),
                 };
                 match resync(&sub.k, &sub.opc, &rand, &auts) {
                     Ok(sqn_ms) => {
@@ -1247,7 +1177,8 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
                 tracing::warn!(peer = %peer, impi, what, "BSF Ub: answer does not fit the challenge");
                 UbResponse::Status(400)
             }
-        }
+        };
+        Err(refusal)
     }
 
     async fn subscriber(&self, impi: &str) -> Result<Option<SubRecord>, StoreError> {
@@ -1455,24 +1386,13 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
     }
 
     async fn answer_zn(&self, naf: &NafEntry, req: &Request) -> Response {
-        if req.path != ZN_PATH {
-            return refusal(Rsc::NotFound, "no such resource", None);
-        }
-        if req.method != Method::Post {
-            return refusal(Rsc::BadRequest, "method", None);
-        }
-        let body: ZnRequest = match from_body(&req.body) {
-            Ok(b) => b,
-            Err(e) => return refusal(Rsc::BadRequest, &e.to_string(), None),
-        };
-        let Ok(btid) = BTid::parse(&body.btid) else {
-            return refusal(Rsc::BadRequest, "not a B-TID", Some("btid"));
-        };
-        let Some(naf_id) = parse_naf_id(&body.naf_id) else {
-            return refusal(Rsc::BadRequest, "not a NAF_Id", Some("nafId"));
-        };
-        let Some(flavor) = ZnFlavor::parse(&body.flavor) else {
-            return refusal(Rsc::BadRequest, "flavor is gba-me or gba-u", Some("flavor"));
+        let ZnRequest {
+            btid,
+            naf_id,
+            flavor,
+        } = match ZnRequest::from_request(req) {
+            Ok(r) => r,
+            Err(e) => return e.refusal("-"),
         };
         let fqdn = naf_id.fqdn().to_ascii_lowercase();
         if !naf.fqdns.contains(&fqdn) {
@@ -1532,15 +1452,16 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
             .filter(|g| naf.fqdns.contains(g))
             .cloned()
             .collect();
-        let body = to_body(&ZnResponse {
-            key: HexKey(*key.expose()),
+        let answer = ZnKey {
+            key,
             impi: boot.impi.clone(),
-            lifetime: boot.lifetime.0,
-            bootstrapping_time: boot.time.0,
+            lifetime: boot.lifetime,
+            bootstrapping_time: boot.time,
             uss,
-        });
-        match body {
-            Ok(body) => {
+        }
+        .to_response("-");
+        match answer {
+            Ok(response) => {
                 tracing::info!(
                     psk_identity = %naf.psk_identity,
                     btid = %btid,
@@ -1548,37 +1469,18 @@ impl<S: AsyncKeyStore + 'static> BsfService<S> {
                     flavor = %flavor,
                     "BSF Zn key released"
                 );
-                Response {
-                    rsc: Rsc::Ok,
-                    request_id: "-".to_owned(),
-                    body,
-                }
+                response
             }
-            Err(_) => refusal(Rsc::InternalError, "encoding", None),
+            Err(e) => {
+                tracing::error!(error = %e, "BSF Zn answer not encodable");
+                refusal(Rsc::InternalError, "encoding", None)
+            }
         }
     }
 }
 
-/// NAF_Id from hex: FQDN ‖ 5-octet Ua security protocol identifier.
-fn parse_naf_id(text: &str) -> Option<NafId> {
-    let bytes = hex::decode(text).ok()?;
-    if bytes.len() <= 5 {
-        return None;
-    }
-    let (fqdn, ua) = bytes.split_at(bytes.len() - 5);
-    NafId::new(std::str::from_utf8(fqdn).ok()?, ua.try_into().ok()?).ok()
-}
-
 fn refusal(rsc: Rsc, error: &str, parameter: Option<&str>) -> Response {
-    Response {
-        rsc,
-        request_id: "-".to_owned(),
-        body: to_body(&ErrorBody {
-            error: error.to_owned(),
-            parameter: parameter.map(str::to_owned),
-        })
-        .unwrap_or_default(),
-    }
+    zn_refusal(rsc, error, parameter, "-")
 }
 
 /// Accepts until `stop`, each connection in its own task (at most `max` at once).
