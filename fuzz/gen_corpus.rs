@@ -447,6 +447,7 @@ fn generate() -> Seeds {
     cert_verify_seeds(&mut seeds);
     binding_seeds(&mut seeds);
     gba_seeds(&mut seeds);
+    zn_seeds(&mut seeds);
     seeds
 }
 
@@ -833,8 +834,9 @@ fn binding_seeds(seeds: &mut Seeds) {
 }
 
 /// The `gba` seeds: a full Ub exchange with Milenage test set 1 (the fixed challenge of the
-/// harness, the USIM's answer, the BootstrappingInfo), a MAC and a sync failure, their headers,
-/// HTTP messages and nonce, B-TIDs, psk identities and NAF_Ids.
+/// harness, the USIM's answer, the BootstrappingInfo and the 200 with its Authentication-Info),
+/// a MAC and a sync failure, their headers, HTTP messages and nonce, B-TIDs, psk identities and
+/// NAF_Ids.
 fn gba_seeds(seeds: &mut Seeds) {
     use m2msec::gba::digest::{
         base64_encode, BootstrappingInfo, Credentials, PendingChallenge, Qop, UbClient, UbRequest,
@@ -889,8 +891,13 @@ fn gba_seeds(seeds: &mut Seeds) {
         btid: btid.to_string(),
         lifetime: UnixTime(1_790_000_000),
     };
+    // The BSF's Authentication-Info (rspauth over the body), which the client checks.
+    let info_xml = info.to_xml().unwrap();
+    let auth = pending
+        .authentication_info("GET", h::GBA_URI, b"", &answer, info_xml.as_bytes())
+        .unwrap();
     client
-        .on_bootstrapping_info(info.to_xml().unwrap().as_bytes())
+        .on_bootstrapped(Some(&auth), info_xml.as_bytes())
         .unwrap();
     // A MAC failure (another K) and a sync failure (the USIM has seen set 1's SQN).
     let mut other = UbClient::new(h::GBA_IMPI, h::GBA_BSF, h::GBA_URI).unwrap();
@@ -977,6 +984,11 @@ fn gba_seeds(seeds: &mut Seeds) {
     );
     let ok = resp(&UbResponse::Bootstrapped(info.clone()));
     put("response-200", h::GBA_UB_RESPONSE, &ok);
+    let mut ok_auth = Vec::new();
+    UbResponse::Bootstrapped(info.clone())
+        .encode_with(Some(&auth), &mut ok_auth)
+        .unwrap();
+    put("response-200-rspauth", h::GBA_UB_RESPONSE, &ok_auth);
     put(
         "response-403",
         h::GBA_UB_RESPONSE,
@@ -1052,6 +1064,104 @@ fn gba_seeds(seeds: &mut Seeds) {
     put("client-sync-failure", h::GBA_CLIENT, &sync);
 }
 
+/// The `zn` seeds: the Zn messages of a real bootstrapping (Milenage test set 1's Ks and RAND,
+/// the NAF keys derived from them): the requests and answers as HTTP primitives and as bare JSON
+/// bodies, and the BSF's refusals. The `zn` target is self-contained (`fuzz_targets/zn.rs`, not
+/// in `harness::TARGETS`), so each seed is checked here to parse with the core's codec.
+fn zn_seeds(seeds: &mut Seeds) {
+    use m2msec::frameworks::binding::{Request, Response, Rsc};
+    use m2msec::gba::kdf::{ks_int_naf, ks_naf, BTid, NafId};
+    use m2msec::gba::zn::{refusal, ZnError, ZnFlavor, ZnKey, ZnReply, ZnRequest};
+
+    let vector = h::gba_vector();
+    let ks = vector.ks();
+    let btid = BTid::new(&vector.rand, "bsf.example.net").unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut put = |name: &str, data: Vec<u8>| {
+        let parses = matches!(Request::decode(&data), Ok(Some((r, _))) if ZnRequest::from_request(&r).is_ok())
+            || matches!(Response::decode(&data), Ok(Some((r, _))) if ZnReply::from_response(&r, UnixTime(0)).is_ok())
+            || ZnRequest::from_body(&data).is_ok()
+            || ZnKey::from_body(&data).is_ok();
+        assert!(parses, "zn seed {name} does not parse");
+        files.insert(name.into(), data);
+    };
+    let encode_req = |r: &Request| {
+        let mut w = Vec::new();
+        r.encode(&mut w).unwrap();
+        w
+    };
+    let encode_resp = |r: &Response| {
+        let mut w = Vec::new();
+        r.encode(&mut w).unwrap();
+        w
+    };
+    for (name, fqdn, suite, flavor) in [
+        ("me", "mef.example.net", 0x00ae, ZnFlavor::Me),
+        ("u", "naf.example.org", 0xc0a4, ZnFlavor::Uicc),
+    ] {
+        let naf_id = NafId::tls_psk(fqdn, suite).unwrap();
+        let req = ZnRequest {
+            btid: btid.clone(),
+            naf_id: naf_id.clone(),
+            flavor,
+        };
+        put(
+            &format!("request-body-{name}"),
+            req.to_body().unwrap().to_vec(),
+        );
+        put(
+            &format!("request-{name}"),
+            encode_req(&req.to_request("naf-mef", "5c1e").unwrap()),
+        );
+        let derive = match flavor {
+            ZnFlavor::Me => ks_naf,
+            ZnFlavor::Uicc => ks_int_naf,
+        };
+        let key = ZnKey {
+            key: derive(&ks, &vector.rand, h::GBA_IMPI, &naf_id).unwrap(),
+            impi: h::GBA_IMPI.into(),
+            lifetime: UnixTime(1_795_843_676),
+            bootstrapping_time: UnixTime(1_795_840_076),
+            uss: vec![fqdn.into()],
+        };
+        put(
+            &format!("answer-body-{name}"),
+            key.to_body().unwrap().to_vec(),
+        );
+        put(
+            &format!("answer-{name}"),
+            encode_resp(&key.to_response("5c1e").unwrap()),
+        );
+    }
+    for (name, response) in [
+        (
+            "refusal-unknown-btid",
+            refusal(Rsc::NotFound, "unknown B-TID", Some("btid"), "5c1e"),
+        ),
+        (
+            "refusal-guss",
+            refusal(
+                Rsc::NoPrivilege,
+                "NAF not allowed by the GUSS",
+                Some("nafId"),
+                "5c1e",
+            ),
+        ),
+        (
+            "refusal-bad-request",
+            ZnError::Invalid {
+                parameter: "nafId",
+                what: "not a NAF_Id",
+            }
+            .refusal("5c1e"),
+        ),
+        ("refusal-route", ZnError::UnknownResource.refusal("-")),
+    ] {
+        put(name, encode_resp(&response));
+    }
+    seeds.insert("zn", files);
+}
+
 fn main() {
     let check = std::env::args().any(|a| a == "--check");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds");
@@ -1086,6 +1196,9 @@ fn main() {
     }
     // Every session seed must replay through the harness to a complete session.
     for (target, files) in &seeds {
+        if *target == "zn" {
+            continue; // checked by zn_seeds (not a harness target)
+        }
         for (name, data) in files {
             assert!(h::run(target, data), "{target}");
             let Some(outcome) = h::session_outcome(target, data) else {
