@@ -3,6 +3,11 @@
 //!
 //! No protocol logic: datagrams go to `Session::handle_input`, `poll_output` is drained after
 //! every call, and the socket's read timeout follows the session's retransmission deadline.
+//!
+//! A client that comes back from the address of a session (a rebooted device reusing its port)
+//! is served per RFC 6347 4.2.8: a ClientHello at epoch 0 with another client random than the
+//! one that opened the session goes through the cookie exchange, the session untouched; a
+//! valid cookie replaces the session ([`ServerEvent::Reconnected`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -11,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use m2msec::cert::CertError;
-use m2msec::dtls::{CookieListener, ListenerDecision};
+use m2msec::codec::Reader;
+use m2msec::dtls::{CookieListener, DtlsRecordHeader, FragmentHeader, ListenerDecision};
+use m2msec::enums::{ContentType, HandshakeType};
 use m2msec::{
     ClientConfig, Event, Instant, Now, Output, ServerConfig, Session, SessionInfo, Transport,
 };
@@ -62,6 +69,23 @@ fn drain(
             _ => return Ok(()),
         }
     }
+}
+
+/// The client random of `d` if its first record is, at epoch 0, a handshake record starting
+/// with the first fragment of a ClientHello; `None` for anything else (short or malformed input
+/// included).
+fn client_hello_random(d: &[u8]) -> Option<[u8; 32]> {
+    let (h, range) = DtlsRecordHeader::split(d).ok()?;
+    if h.typ != ContentType::Handshake || h.epoch != 0 {
+        return None;
+    }
+    let mut r = Reader::new(d.get(range)?);
+    let (fh, body) = FragmentHeader::read(&mut r).ok()?;
+    if fh.typ != HandshakeType::ClientHello || fh.offset != 0 {
+        return None;
+    }
+    // client_version (2 bytes), then the random.
+    body.get(2..34)?.try_into().ok()
 }
 
 fn until(deadline: Option<Instant>, epoch: StdInstant) -> Option<Duration> {
@@ -256,6 +280,19 @@ pub enum ServerEvent {
     Closed(SocketAddr),
     /// The peer's session failed; it is gone.
     Failed(SocketAddr, m2msec::Error),
+    /// A new handshake from the peer's address proved it reachable there with a valid cookie
+    /// (RFC 6347 4.2.8: e.g. a rebooted client reusing its port): its previous session
+    /// (established or still handshaking) is gone; `Connected` follows when the new one
+    /// completes.
+    Reconnected(SocketAddr),
+}
+
+/// One peer's session.
+struct Peer {
+    session: Session,
+    drained: Drained,
+    /// The client random of the ClientHello that opened the session.
+    hello_random: Option<[u8; 32]>,
 }
 
 /// A blocking DTLS server on one `UdpSocket`: cookie exchange first (no state before it), then
@@ -264,7 +301,7 @@ pub struct DtlsServer {
     socket: UdpSocket,
     config: Arc<ServerConfig>,
     listener: CookieListener,
-    sessions: HashMap<SocketAddr, (Session, Drained)>,
+    sessions: HashMap<SocketAddr, Peer>,
     events: VecDeque<ServerEvent>,
     mtu: usize,
     max_sessions: usize,
@@ -272,12 +309,15 @@ pub struct DtlsServer {
     out: Vec<u8>,
     inbuf: Vec<u8>,
     hello_verifies: u64,
+    reconnects: u64,
 }
 
 impl std::fmt::Debug for DtlsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DtlsServer")
             .field("sessions", &self.sessions.len())
+            .field("hello_verifies", &self.hello_verifies)
+            .field("reconnects", &self.reconnects)
             .finish_non_exhaustive()
     }
 }
@@ -312,6 +352,7 @@ impl DtlsServer {
             out: vec![0u8; MAX_DATAGRAM],
             inbuf: vec![0u8; MAX_DATAGRAM],
             hello_verifies: 0,
+            reconnects: 0,
         })
     }
 
@@ -330,6 +371,12 @@ impl DtlsServer {
         self.hello_verifies
     }
 
+    /// Sessions replaced by a new handshake from their peer's address
+    /// ([`ServerEvent::Reconnected`]).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
     /// Replaces the cookie secret (do it periodically).
     pub fn rotate_cookie_secret(&mut self) -> Result<(), Error> {
         self.listener.rotate(os_seed()?);
@@ -337,7 +384,12 @@ impl DtlsServer {
     }
 
     fn drain_peer(&mut self, peer: SocketAddr) -> io::Result<()> {
-        let Some((s, d)) = self.sessions.get_mut(&peer) else {
+        let Some(Peer {
+            session: s,
+            drained: d,
+            ..
+        }) = self.sessions.get_mut(&peer)
+        else {
             return Ok(());
         };
         let sock = &self.socket;
@@ -361,19 +413,31 @@ impl DtlsServer {
         Ok(())
     }
 
+    /// Whether `d`, from the address of an existing session, starts another association
+    /// (RFC 6347 4.2.8): a ClientHello at epoch 0 whose client random is not the one that
+    /// opened the session. A retransmitted or duplicated ClientHello (same random) is the
+    /// session's.
+    fn new_association(&self, peer: SocketAddr, d: &[u8]) -> bool {
+        let Some(p) = self.sessions.get(&peer) else {
+            return false;
+        };
+        client_hello_random(d).is_some_and(|r| p.session.is_closed() || p.hello_random != Some(r))
+    }
+
     fn datagram(&mut self, peer: SocketAddr, n: usize) -> io::Result<()> {
         let t = now(self.epoch);
-        if !self.sessions.contains_key(&peer) {
-            match self
-                .listener
-                .handle_datagram(&addr_bytes(&peer), &self.inbuf[..n])
-            {
+        let d = &self.inbuf[..n];
+        let known = self.sessions.contains_key(&peer);
+        if !known || self.new_association(peer, d) {
+            // The cookie exchange first, for a new peer as for a known one starting over: the
+            // existing session is left alone until a valid cookie proves the client reachable.
+            match self.listener.handle_datagram(&addr_bytes(&peer), d) {
                 ListenerDecision::SendHelloVerify(hvr) => {
                     self.hello_verifies += 1;
                     self.socket.send_to(&hvr, peer)?;
                     return Ok(());
                 }
-                ListenerDecision::Accept if self.sessions.len() < self.max_sessions => {
+                ListenerDecision::Accept if known || self.sessions.len() < self.max_sessions => {
                     let Ok(seed) = os_seed() else { return Ok(()) };
                     let Ok(s) = Session::server(
                         self.config.clone(),
@@ -383,14 +447,23 @@ impl DtlsServer {
                     ) else {
                         return Ok(());
                     };
-                    self.sessions.insert(peer, (s, Drained::default()));
+                    if known {
+                        self.reconnects += 1;
+                        self.events.push_back(ServerEvent::Reconnected(peer));
+                    }
+                    let p = Peer {
+                        session: s,
+                        drained: Drained::default(),
+                        hello_random: client_hello_random(d),
+                    };
+                    self.sessions.insert(peer, p);
                 }
                 _ => return Ok(()),
             }
         }
-        if let Some((s, _)) = self.sessions.get_mut(&peer) {
+        if let Some(p) = self.sessions.get_mut(&peer) {
             // An error is recorded in the session and reported by drain_peer.
-            let _ = s.handle_input(t, &self.inbuf[..n]);
+            let _ = p.session.handle_input(t, &self.inbuf[..n]);
         }
         self.drain_peer(peer)
     }
@@ -400,12 +473,12 @@ impl DtlsServer {
         let due: Vec<SocketAddr> = self
             .sessions
             .iter()
-            .filter(|(_, (_, d))| d.deadline.is_some_and(|x| x <= t.mono))
+            .filter(|(_, p)| p.drained.deadline.is_some_and(|x| x <= t.mono))
             .map(|(a, _)| *a)
             .collect();
         for peer in due {
-            if let Some((s, _)) = self.sessions.get_mut(&peer) {
-                let _ = s.handle_timeout(t);
+            if let Some(p) = self.sessions.get_mut(&peer) {
+                let _ = p.session.handle_timeout(t);
             }
             self.drain_peer(peer)?;
         }
@@ -423,7 +496,11 @@ impl DtlsServer {
             if left.is_zero() {
                 return Ok(None);
             }
-            let next = self.sessions.values().filter_map(|(_, d)| d.deadline).min();
+            let next = self
+                .sessions
+                .values()
+                .filter_map(|p| p.drained.deadline)
+                .min();
             let wait = until(next, self.epoch).map_or(left, |d| d.min(left));
             self.socket
                 .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
@@ -447,11 +524,11 @@ impl DtlsServer {
         f: impl FnOnce(&mut Session, Now) -> Result<T, m2msec::Error>,
     ) -> Result<T, Error> {
         let t = now(self.epoch);
-        let (s, _) = self
+        let p = self
             .sessions
             .get_mut(&peer)
             .ok_or(m2msec::Error::ApiMisuse(m2msec::error::ApiMisuse::Closed))?;
-        let r = f(s, t);
+        let r = f(&mut p.session, t);
         self.drain_peer(peer)?;
         Ok(r?)
     }
