@@ -339,7 +339,7 @@ async fn a_client_rebooted_during_its_handshake_replaces_it() {
         .await
         .unwrap()
         .unwrap();
-                         // The network duplicates the ClientHello: same random, the same handshake.
+    // The network duplicates the ClientHello: same random, the same handshake.
     device.socket.send(&hello).await.unwrap();
     drop(device);
 
