@@ -36,27 +36,35 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 use crate::cert::{CertError, PeerCertificateInfo};
 use crate::common::{Common, Established, QueuedEvent, SessionInfo};
 use crate::config::ClientConfig;
+#[cfg(feature = "ecdhe")]
 use crate::crypto::ecc::{self, EphemeralKey, POINT_LEN};
 use crate::dtls::ReplayWindow;
-use crate::enums::{
-    CertificateType, ExtensionType, HandshakeType, CLIENT_CERT_TYPE_ECDSA_SIGN,
-    ECDSA_SECP256R1_SHA256, NAMED_GROUP_SECP256R1, POINT_FORMAT_UNCOMPRESSED,
-};
+use crate::enums::{CertificateType, ExtensionType, HandshakeType, POINT_FORMAT_UNCOMPRESSED};
+#[cfg(feature = "ecdhe")]
+use crate::enums::{CLIENT_CERT_TYPE_ECDSA_SIGN, ECDSA_SECP256R1_SHA256, NAMED_GROUP_SECP256R1};
 use crate::error::{
     ApiMisuse, ConfigError, Error, InvalidMessage, PeerIncompatible, PeerMisbehaved,
 };
+#[cfg(feature = "ecdhe")]
 use crate::handshake_cert::{encode_credential, own_type, parse_credential, ske_signed_data};
-use crate::key_schedule::{psk_session_keys, session_keys, verify_data};
+#[cfg(feature = "ecdhe")]
+use crate::key_schedule::session_keys;
+use crate::key_schedule::{psk_session_keys, verify_data};
 use crate::messages::{
-    encode_server_name, encode_u16_list_ext, encode_u8_list_ext, CertificateRequest, ClientHello,
-    DigitallySigned, EcdheServerKeyExchange, Extension, HelloVerifyRequest, PskIdentityBody,
-    ServerHello, EMPTY_RENEGOTIATION_INFO,
+    encode_server_name, ClientHello, Extension, HelloVerifyRequest, PskIdentityBody, ServerHello,
+    EMPTY_RENEGOTIATION_INFO,
+};
+#[cfg(feature = "ecdhe")]
+use crate::messages::{
+    encode_u16_list_ext, encode_u8_list_ext, CertificateRequest, DigitallySigned,
+    EcdheServerKeyExchange,
 };
 use crate::secret::ct_eq;
 use crate::suites::CipherSuite;
@@ -69,11 +77,14 @@ pub(crate) struct Negotiated {
     suite: CipherSuite,
     ems: bool,
     /// The server's certificate type (RFC 7250; X.509 unless negotiated).
+    #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))]
     server_cert_type: CertificateType,
     /// Ours, if the server asks for a certificate.
+    #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))]
     client_cert_type: CertificateType,
 }
 
+#[cfg(feature = "ecdhe")]
 /// What an ECDHE-ECDSA handshake knows once the server's Certificate is in.
 #[derive(Debug)]
 pub(crate) struct Ecdhe {
@@ -104,14 +115,19 @@ pub(crate) enum ClientState {
         hint: Option<Vec<u8>>,
         server_name: Option<String>,
     },
+    #[cfg(feature = "ecdhe")]
     ExpectCertificate {
         neg: Negotiated,
         server_name: Option<String>,
     },
     /// The verifier deferred: waits for `Session::peer_verified`, then expects ServerKeyExchange.
+    #[cfg(feature = "ecdhe")]
     AwaitingPeer(Box<Ecdhe>),
+    #[cfg(feature = "ecdhe")]
     ExpectServerKeyExchangeEcdhe(Box<Ecdhe>),
+    #[cfg(feature = "ecdhe")]
     ExpectCertificateRequestOrDone(Box<Ecdhe>),
+    #[cfg(feature = "ecdhe")]
     ExpectServerHelloDoneEcdhe(Box<Ecdhe>),
     ExpectChangeCipherSpec(Box<Established>),
     ExpectFinished(Box<Established>),
@@ -151,8 +167,10 @@ fn send_client_hello(
             data: EMPTY_RENEGOTIATION_INFO,
         },
     ];
+    #[cfg(feature = "ecdhe")]
     let (mut groups, mut formats, mut sigalgs, mut sct, mut cct) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    #[cfg(feature = "ecdhe")]
     if cfg.suites.iter().any(|s| s.is_ecdhe_ecdsa()) {
         encode_u16_list_ext(&[NAMED_GROUP_SECP256R1], &mut groups)?;
         encode_u8_list_ext(&[POINT_FORMAT_UNCOMPRESSED], &mut formats)?;
@@ -275,19 +293,27 @@ pub(crate) fn handle(
             cx.add_to_transcript(raw);
             let neg = handle_server_hello(cx, cfg, client_random, server_name.is_some(), body)?;
             if neg.suite.is_ecdhe_ecdsa() {
+                // Without `ecdhe` the configuration offers no such suite (`SuiteUnavailable`),
+                // and `handle_server_hello` accepts only offered suites.
+                #[cfg(feature = "ecdhe")]
                 return Ok(ClientState::ExpectCertificate { neg, server_name });
+                #[cfg(not(feature = "ecdhe"))]
+                return Err(ConfigError::SuiteUnavailable.into());
             }
             Ok(ClientState::ExpectServerKeyExchangeOrDone { neg, server_name })
         }
+        #[cfg(feature = "ecdhe")]
         (ClientState::ExpectCertificate { neg, server_name }, HandshakeType::Certificate) => {
             cx.add_to_transcript(raw);
             handle_certificate(cx, cfg, neg, server_name, body)
         }
+        #[cfg(feature = "ecdhe")]
         (ClientState::ExpectServerKeyExchangeEcdhe(mut e), HandshakeType::ServerKeyExchange) => {
             cx.add_to_transcript(raw);
             handle_ecdhe_ske(&mut e, body)?;
             Ok(ClientState::ExpectCertificateRequestOrDone(e))
         }
+        #[cfg(feature = "ecdhe")]
         (ClientState::ExpectCertificateRequestOrDone(mut e), HandshakeType::CertificateRequest) => {
             cx.add_to_transcript(raw);
             let cr = CertificateRequest::decode(body)?;
@@ -302,10 +328,12 @@ pub(crate) fn handle(
             e.send_own = Some(send);
             Ok(ClientState::ExpectServerHelloDoneEcdhe(e))
         }
+        #[cfg(feature = "ecdhe")]
         (ClientState::ExpectCertificateRequestOrDone(e), HandshakeType::ServerHelloDone)
         | (ClientState::ExpectServerHelloDoneEcdhe(e), HandshakeType::ServerHelloDone) => {
             send_second_flight_ecdhe(cx, cfg, e, body, raw)
         }
+        #[cfg(feature = "ecdhe")]
         (ClientState::AwaitingPeer(_), _) => {
             Err(unexpected("message while the peer verification is pending"))
         }
@@ -370,7 +398,10 @@ fn handle_server_hello(
     }
     let offered_ecc = cfg.suites.iter().any(|s| s.is_ecdhe_ecdsa());
     let offered_sct = offered_ecc && cfg.server_cert_types != [CertificateType::X509];
+    #[cfg(feature = "ecdhe")]
     let own = cfg.certificate.as_ref().map(own_type);
+    #[cfg(not(feature = "ecdhe"))]
+    let own: Option<CertificateType> = None;
     let offered_cct = offered_ecc && own == Some(CertificateType::RawPublicKey);
     let mut server_cert_type = CertificateType::X509;
     let mut client_cert_type = CertificateType::X509;
@@ -439,6 +470,7 @@ fn single_cert_type(data: &[u8]) -> Result<CertificateType, Error> {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 /// The server's Certificate: parsed, its key checked, then the verifier asked.
 fn handle_certificate(
     cx: &mut Common,
@@ -471,7 +503,10 @@ pub(crate) fn resume_verified(
     state: ClientState,
     result: Result<PeerCertificateInfo, CertError>,
 ) -> Result<ClientState, Error> {
+    #[cfg(not(feature = "ecdhe"))]
+    let _ = result; // no state waits for a verification
     match state {
+        #[cfg(feature = "ecdhe")]
         ClientState::AwaitingPeer(mut e) => {
             e.peer_info = Some(result?);
             Ok(ClientState::ExpectServerKeyExchangeEcdhe(e))
@@ -480,6 +515,7 @@ pub(crate) fn resume_verified(
     }
 }
 
+#[cfg(feature = "ecdhe")]
 /// ServerKeyExchange (RFC 8422 5.4): secp256r1, ecdsa_secp256r1_sha256, a valid signature by
 /// the certified key, then a point on the curve.
 fn handle_ecdhe_ske(e: &mut Ecdhe, body: &[u8]) -> Result<(), Error> {
@@ -503,6 +539,7 @@ fn handle_ecdhe_ske(e: &mut Ecdhe, body: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+#[cfg(feature = "ecdhe")]
 fn send_second_flight_ecdhe(
     cx: &mut Common,
     cfg: &ClientConfig,

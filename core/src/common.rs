@@ -8,7 +8,9 @@ use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 
-use crate::cert::{Credential, PeerCertificateInfo};
+#[cfg(feature = "ecdhe")]
+use crate::cert::Credential;
+use crate::cert::PeerCertificateInfo;
 use crate::codec::put_u24;
 use crate::config::Limits;
 use crate::crypto::rng::Drbg;
@@ -51,6 +53,7 @@ pub(crate) enum QueuedEvent {
         suite: CipherSuite,
     },
     Connected(SessionInfo),
+    #[cfg(feature = "ecdhe")]
     VerifyPeer(Credential),
     PeerClosed,
 }

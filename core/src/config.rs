@@ -6,7 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::cert::{CertVerifier, CertifiedKey, Credential, MAX_CHAIN_BYTES, MAX_CHAIN_LEN};
+use crate::cert::{CertVerifier, MAX_CHAIN_BYTES, MAX_CHAIN_LEN};
+#[cfg(feature = "ecdhe")]
+use crate::cert::{CertifiedKey, Credential};
 use crate::dtls::RetransmitConfig;
 use crate::enums::CertificateType;
 use crate::error::ConfigError;
@@ -145,6 +147,14 @@ pub enum ClientAuth {
     Required,
 }
 
+/// Refuses the ECDHE-ECDSA suites in a build without the `ecdhe` feature.
+fn check_suites_built(suites: &[CipherSuite]) -> Result<(), ConfigError> {
+    if cfg!(not(feature = "ecdhe")) && suites.iter().any(|s| s.is_ecdhe_ecdsa()) {
+        return Err(ConfigError::SuiteUnavailable);
+    }
+    Ok(())
+}
+
 /// Checks a certificate type list: not empty, no repeats, no unknown types.
 fn check_types(types: &[CertificateType]) -> Result<(), ConfigError> {
     let known =
@@ -166,6 +176,7 @@ pub struct ClientConfig {
     pub(crate) require_ems: bool,
     pub(crate) limits: Limits,
     pub(crate) retransmit: RetransmitConfig,
+    #[cfg(feature = "ecdhe")]
     pub(crate) certificate: Option<CertifiedKey>,
     pub(crate) verifier: Option<Arc<dyn CertVerifier>>,
     pub(crate) server_cert_types: Vec<CertificateType>,
@@ -177,7 +188,7 @@ impl core::fmt::Debug for ClientConfig {
             .field("suites", &self.suites)
             .field("psk", &self.psk)
             .field("require_ems", &self.require_ems)
-            .field("certificate", &self.certificate)
+            .field("certificate", &self.has_certificate())
             .field("verifier", &self.verifier.is_some())
             .field("server_cert_types", &self.server_cert_types)
             .finish_non_exhaustive()
@@ -185,6 +196,14 @@ impl core::fmt::Debug for ClientConfig {
 }
 
 impl ClientConfig {
+    /// Whether an own certificate is configured (never without the `ecdhe` feature).
+    pub(crate) fn has_certificate(&self) -> bool {
+        #[cfg(feature = "ecdhe")]
+        return self.certificate.is_some();
+        #[cfg(not(feature = "ecdhe"))]
+        false
+    }
+
     /// A PSK client: a builder with both PSK CCM suites ([`CipherSuite::ALL`]), extended
     /// master secret offered, and the given key. Add certificate suites with
     /// [`ClientConfigBuilder::verifier`] and [`ClientConfigBuilder::suites`].
@@ -196,6 +215,7 @@ impl ClientConfig {
             require_ems: false,
             limits: Limits::default(),
             retransmit: RetransmitConfig::default(),
+            #[cfg(feature = "ecdhe")]
             certificate: None,
             verifier: None,
             server_cert_types: vec![CertificateType::X509],
@@ -213,6 +233,7 @@ impl ClientConfig {
             require_ems: false,
             limits: Limits::default(),
             retransmit: RetransmitConfig::default(),
+            #[cfg(feature = "ecdhe")]
             certificate: None,
             verifier: Some(verifier),
             server_cert_types: vec![CertificateType::X509],
@@ -227,6 +248,7 @@ pub struct ClientConfigBuilder {
     require_ems: bool,
     limits: Limits,
     retransmit: RetransmitConfig,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertifiedKey>,
     verifier: Option<Arc<dyn CertVerifier>>,
     server_cert_types: Vec<CertificateType>,
@@ -283,6 +305,7 @@ impl ClientConfigBuilder {
         self
     }
 
+    #[cfg(feature = "ecdhe")]
     /// The client's own certificate (or raw public key) and key, sent when the server asks.
     /// A raw public key credential is offered in client_certificate_type (RFC 7250).
     #[must_use]
@@ -308,6 +331,7 @@ impl ClientConfigBuilder {
         if self.suites.iter().any(|s| s.is_psk()) && self.psk.is_none() {
             return Err(ConfigError::MissingPsk);
         }
+        check_suites_built(&self.suites)?;
         if self.suites.iter().any(|s| s.is_ecdhe_ecdsa()) && self.verifier.is_none() {
             return Err(ConfigError::MissingVerifier);
         }
@@ -318,6 +342,7 @@ impl ClientConfigBuilder {
             require_ems: self.require_ems,
             limits: self.limits,
             retransmit: self.retransmit,
+            #[cfg(feature = "ecdhe")]
             certificate: self.certificate,
             verifier: self.verifier,
             server_cert_types: self.server_cert_types,
@@ -334,11 +359,14 @@ pub struct ServerConfig {
     pub(crate) hide_unknown_identity: bool,
     pub(crate) limits: Limits,
     pub(crate) retransmit: RetransmitConfig,
+    #[cfg(feature = "ecdhe")]
     pub(crate) certificate: Option<CertifiedKey>,
+    #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))] // kept: the API is the same
     pub(crate) verifier: Option<Arc<dyn CertVerifier>>,
     pub(crate) client_auth: ClientAuth,
     pub(crate) server_cert_types: Vec<CertificateType>,
     pub(crate) client_cert_types: Vec<CertificateType>,
+    #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))]
     pub(crate) ca_names: Vec<Vec<u8>>,
 }
 
@@ -348,7 +376,7 @@ impl core::fmt::Debug for ServerConfig {
             .field("suites", &self.suites)
             .field("hint", &self.hint)
             .field("require_ems", &self.require_ems)
-            .field("certificate", &self.certificate)
+            .field("certificate", &self.has_certificate())
             .field("client_auth", &self.client_auth)
             .field("server_cert_types", &self.server_cert_types)
             .field("client_cert_types", &self.client_cert_types)
@@ -357,20 +385,31 @@ impl core::fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Whether an own certificate is configured (never without the `ecdhe` feature).
+    pub(crate) fn has_certificate(&self) -> bool {
+        #[cfg(feature = "ecdhe")]
+        return self.certificate.is_some();
+        #[cfg(not(feature = "ecdhe"))]
+        false
+    }
+
     /// A PSK server: a builder accepting both PSK CCM suites ([`CipherSuite::ALL`]), with keys
     /// from `resolver`. Add certificate suites with [`ServerConfigBuilder::certificate`] and
     /// [`ServerConfigBuilder::suites`].
     #[must_use]
     pub fn builder(resolver: Box<dyn PskResolver>) -> ServerConfigBuilder {
-        ServerConfigBuilder::new(CipherSuite::ALL, Some(resolver), None)
+        ServerConfigBuilder::new(CipherSuite::ALL, Some(resolver))
     }
 
+    #[cfg(feature = "ecdhe")]
     /// A certificate server: a builder accepting both ECDHE-ECDSA suites
     /// ([`CipherSuite::ECDHE_ECDSA`]) that presents `key`. Client authentication is off until
     /// [`ServerConfigBuilder::client_auth`] and [`ServerConfigBuilder::verifier`].
     #[must_use]
     pub fn builder_with_certificate(key: CertifiedKey) -> ServerConfigBuilder {
-        ServerConfigBuilder::new(CipherSuite::ECDHE_ECDSA, None, Some(key))
+        let mut b = ServerConfigBuilder::new(CipherSuite::ECDHE_ECDSA, None);
+        b.certificate = Some(key);
+        b
     }
 }
 
@@ -383,6 +422,7 @@ pub struct ServerConfigBuilder {
     hide_unknown_identity: bool,
     limits: Limits,
     retransmit: RetransmitConfig,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertifiedKey>,
     verifier: Option<Arc<dyn CertVerifier>>,
     client_auth: ClientAuth,
@@ -400,11 +440,7 @@ impl core::fmt::Debug for ServerConfigBuilder {
 }
 
 impl ServerConfigBuilder {
-    fn new(
-        suites: &[CipherSuite],
-        resolver: Option<Box<dyn PskResolver>>,
-        certificate: Option<CertifiedKey>,
-    ) -> Self {
+    fn new(suites: &[CipherSuite], resolver: Option<Box<dyn PskResolver>>) -> Self {
         Self {
             suites: suites.to_vec(),
             resolver,
@@ -413,7 +449,8 @@ impl ServerConfigBuilder {
             hide_unknown_identity: false,
             limits: Limits::default(),
             retransmit: RetransmitConfig::default(),
-            certificate,
+            #[cfg(feature = "ecdhe")]
+            certificate: None,
             verifier: None,
             client_auth: ClientAuth::Off,
             server_cert_types: None,
@@ -472,6 +509,7 @@ impl ServerConfigBuilder {
         self
     }
 
+    #[cfg(feature = "ecdhe")]
     /// The server's certificate (or raw public key) and key (needed by ECDHE-ECDSA suites).
     #[must_use]
     pub fn certificate(mut self, key: CertifiedKey) -> Self {
@@ -532,16 +570,21 @@ impl ServerConfigBuilder {
         if self.suites.iter().any(|s| s.is_psk()) && self.resolver.is_none() {
             return Err(ConfigError::MissingPsk);
         }
+        check_suites_built(&self.suites)?;
+        #[cfg(feature = "ecdhe")]
         if self.suites.iter().any(|s| s.is_ecdhe_ecdsa()) && self.certificate.is_none() {
             return Err(ConfigError::MissingCertificate);
         }
         if self.client_auth != ClientAuth::Off && self.verifier.is_none() {
             return Err(ConfigError::MissingVerifier);
         }
+        #[cfg(feature = "ecdhe")]
         let own_x509 = matches!(
             self.certificate.as_ref().map(CertifiedKey::credential),
             Some(Credential::X509(_))
         );
+        #[cfg(not(feature = "ecdhe"))]
+        let own_x509 = false;
         let server_cert_types = match self.server_cert_types {
             Some(t) => t,
             None if own_x509 => vec![CertificateType::X509],
@@ -565,6 +608,7 @@ impl ServerConfigBuilder {
             hide_unknown_identity: self.hide_unknown_identity,
             limits: self.limits,
             retransmit: self.retransmit,
+            #[cfg(feature = "ecdhe")]
             certificate: self.certificate,
             verifier: self.verifier,
             client_auth: self.client_auth,
@@ -572,5 +616,24 @@ impl ServerConfigBuilder {
             client_cert_types: self.client_cert_types,
             ca_names: self.ca_names,
         })
+    }
+}
+
+#[cfg(all(test, not(feature = "ecdhe")))]
+mod psk_only_tests {
+    use super::*;
+
+    #[test]
+    fn ecdhe_suites_are_refused_without_the_feature() {
+        let psk = ClientPsk::new(b"id", Psk::new(&[1; 16]).unwrap()).unwrap();
+        let suites = [CipherSuite::PskAes128Ccm, CipherSuite::EcdheEcdsaAes128Ccm8];
+        let c = ClientConfig::builder(psk).suites(&suites).build();
+        assert_eq!(c.unwrap_err(), ConfigError::SuiteUnavailable);
+        let s = ServerConfig::builder(Box::new(PskTable::new()))
+            .suites(&suites)
+            .build();
+        assert_eq!(s.unwrap_err(), ConfigError::SuiteUnavailable);
+        let psk = ClientPsk::new(b"id", Psk::new(&[1; 16]).unwrap()).unwrap();
+        assert!(ClientConfig::builder(psk).build().is_ok());
     }
 }

@@ -113,6 +113,8 @@ pub enum ConfigError {
     /// Certificate authority names that do not fit a CertificateRequest (each 1..2^16-1 bytes,
     /// 2^16-1 in all).
     BadCertificateAuthorities,
+    /// An ECDHE-ECDSA suite in a build of the core without the `ecdhe` feature (PSK-only).
+    SuiteUnavailable,
 }
 
 /// Everything that can go wrong in a session.

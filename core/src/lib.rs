@@ -10,6 +10,11 @@
 //! TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (RFC 8422, RFC 7251; P-256 only, X.509 or RFC 7250 raw
 //! public keys, mutual authentication), extended master secret (RFC 7627), renegotiation_info
 //! (RFC 5746; no renegotiation), server_name (RFC 6066) and the RFC 5705 exporter.
+//!
+//! Cargo features (all default): `std`; `ecdhe` (the ECDHE-ECDSA suites, certificates, and
+//! `frameworks::config`); `gba` (the [`gba`] module); `binding` (the MEF/MAF wire binding,
+//! implies `ecdhe`). Without default features the engine is PSK-only and `no_std`; see
+//! docs/architecture.md, "Features and the embedded budget".
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -28,7 +33,9 @@ pub mod dtls;
 pub mod enums;
 pub mod error;
 pub mod frameworks;
+#[cfg(feature = "gba")]
 pub mod gba;
+#[cfg(feature = "ecdhe")]
 mod handshake_cert;
 pub mod key_schedule;
 pub mod keys;
@@ -41,10 +48,9 @@ pub mod store;
 pub mod suites;
 pub mod time;
 
-pub use cert::{
-    CertDecision, CertError, CertVerifier, CertifiedKey, Credential, PeerCertificateInfo,
-    SigningKey,
-};
+pub use cert::{CertDecision, CertError, CertVerifier, Credential, PeerCertificateInfo};
+#[cfg(feature = "ecdhe")]
+pub use cert::{CertifiedKey, SigningKey};
 pub use common::SessionInfo;
 pub use config::{
     ClientAuth, ClientConfig, ClientPsk, PskLookup, PskResolver, PskTable, ServerConfig,

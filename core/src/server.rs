@@ -33,24 +33,33 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::VerifyingKey;
 
 use crate::cert::{CertError, PeerCertificateInfo};
 use crate::common::{Common, Established, QueuedEvent, SessionInfo};
 use crate::config::{ClientAuth, PskLookup, ServerConfig};
+#[cfg(feature = "ecdhe")]
 use crate::crypto::ecc::{self, EphemeralKey};
 use crate::enums::{
-    CertificateType, ExtensionType, HandshakeType, ProtocolVersion, CLIENT_CERT_TYPE_ECDSA_SIGN,
-    CURVE_TYPE_NAMED_CURVE, ECDSA_SECP256R1_SHA256, NAMED_GROUP_SECP256R1,
-    POINT_FORMAT_UNCOMPRESSED, TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
+    CertificateType, ExtensionType, HandshakeType, ProtocolVersion, ECDSA_SECP256R1_SHA256,
+    NAMED_GROUP_SECP256R1, POINT_FORMAT_UNCOMPRESSED, TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
 };
+#[cfg(feature = "ecdhe")]
+use crate::enums::{CLIENT_CERT_TYPE_ECDSA_SIGN, CURVE_TYPE_NAMED_CURVE};
 use crate::error::{ApiMisuse, Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
+#[cfg(feature = "ecdhe")]
 use crate::handshake_cert::{encode_credential, parse_credential, run_verifier, ske_signed_data};
-use crate::key_schedule::{psk_session_keys, session_keys, verify_data};
+#[cfg(feature = "ecdhe")]
+use crate::key_schedule::session_keys;
+use crate::key_schedule::{psk_session_keys, verify_data};
+#[cfg(feature = "ecdhe")]
 use crate::messages::{
-    decode_ec_point, find_extension, parse_server_name, parse_u16_list_ext, parse_u8_list_ext,
-    CertificateRequest, ClientHello, DigitallySigned, EcdheServerKeyExchange, Extension,
-    PskIdentityBody, ServerHello, EMPTY_RENEGOTIATION_INFO,
+    decode_ec_point, CertificateRequest, DigitallySigned, EcdheServerKeyExchange,
+};
+use crate::messages::{
+    find_extension, parse_server_name, parse_u16_list_ext, parse_u8_list_ext, ClientHello,
+    Extension, PskIdentityBody, ServerHello, EMPTY_RENEGOTIATION_INFO,
 };
 use crate::secret::{ct_eq, Psk};
 use crate::suites::CipherSuite;
@@ -65,6 +74,7 @@ pub(crate) struct Negotiated {
     server_name: Option<String>,
 }
 
+#[cfg(feature = "ecdhe")]
 /// An ECDHE-ECDSA handshake after the server's first flight.
 #[derive(Debug)]
 pub(crate) struct Ecdhe {
@@ -86,10 +96,14 @@ pub(crate) enum ServerState {
         neg: Negotiated,
         identity: Vec<u8>,
     },
+    #[cfg(feature = "ecdhe")]
     ExpectClientCertificate(Box<Ecdhe>),
     /// The verifier deferred: waits for `Session::peer_verified`.
+    #[cfg(feature = "ecdhe")]
     AwaitingPeer(Box<Ecdhe>),
+    #[cfg(feature = "ecdhe")]
     ExpectClientKeyExchangeEcdhe(Box<Ecdhe>),
+    #[cfg(feature = "ecdhe")]
     ExpectCertificateVerify {
         est: Box<Established>,
         peer_key: VerifyingKey,
@@ -118,6 +132,7 @@ pub(crate) fn handle(
             let hello = ClientHello::decode(body, cx.dtls.is_some())?;
             negotiate(cx, cfg, &hello)
         }
+        #[cfg(feature = "ecdhe")]
         (ServerState::ExpectClientCertificate(mut e), HandshakeType::Certificate) => {
             cx.add_to_transcript(raw);
             match parse_credential(body, e.client_cert_type)? {
@@ -136,10 +151,12 @@ pub(crate) fn handle(
                 }
             }
         }
+        #[cfg(feature = "ecdhe")]
         (ServerState::ExpectClientKeyExchangeEcdhe(e), HandshakeType::ClientKeyExchange) => {
             cx.add_to_transcript(raw);
             ecdhe_client_key_exchange(cx, e, body)
         }
+        #[cfg(feature = "ecdhe")]
         (
             ServerState::ExpectCertificateVerify { est, peer_key },
             HandshakeType::CertificateVerify,
@@ -156,6 +173,7 @@ pub(crate) fn handle(
             cx.add_to_transcript(raw);
             Ok(ServerState::ExpectChangeCipherSpec(est))
         }
+        #[cfg(feature = "ecdhe")]
         (ServerState::AwaitingPeer(_), _) => {
             Err(unexpected("message while the peer verification is pending"))
         }
@@ -291,7 +309,7 @@ fn ecc_offer(cfg: &ServerConfig, exts: Option<&[Extension<'_>]>) -> Result<EccOf
         ),
     };
     Ok(EccOffer {
-        usable: groups_ok && formats_ok && sigalgs_ok && cfg.certificate.is_some(),
+        usable: groups_ok && formats_ok && sigalgs_ok && cfg.has_certificate(),
         point_formats_sent: formats.is_some(),
         server_type,
         server_type_ext: sct.is_some(),
@@ -439,7 +457,11 @@ fn negotiate(
         server_name,
     };
     if suite.is_ecdhe_ecdsa() {
+        // Without `ecdhe` no suite is eligible: `ecc.usable` needs an own certificate.
+        #[cfg(feature = "ecdhe")]
         return ecdhe_first_flight(cx, cfg, neg, server_type, client_cert_type);
+        #[cfg(not(feature = "ecdhe"))]
+        return Err(crate::error::ConfigError::SuiteUnavailable.into());
     }
     if let Some(hint) = &cfg.hint {
         body.clear();
@@ -450,6 +472,7 @@ fn negotiate(
     Ok(ServerState::ExpectClientKeyExchange(neg))
 }
 
+#[cfg(feature = "ecdhe")]
 /// Certificate, ServerKeyExchange, [CertificateRequest], ServerHelloDone.
 fn ecdhe_first_flight(
     cx: &mut Common,
@@ -513,7 +536,10 @@ pub(crate) fn resume_verified(
     state: ServerState,
     result: Result<PeerCertificateInfo, CertError>,
 ) -> Result<ServerState, Error> {
+    #[cfg(not(feature = "ecdhe"))]
+    let _ = result; // no state waits for a verification
     match state {
+        #[cfg(feature = "ecdhe")]
         ServerState::AwaitingPeer(mut e) => {
             e.peer_info = Some(result?);
             Ok(ServerState::ExpectClientKeyExchangeEcdhe(e))
@@ -522,6 +548,7 @@ pub(crate) fn resume_verified(
     }
 }
 
+#[cfg(feature = "ecdhe")]
 /// ClientKeyExchange (RFC 8422 5.7): the client's point, the shared secret, the keys.
 fn ecdhe_client_key_exchange(
     cx: &mut Common,

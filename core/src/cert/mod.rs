@@ -16,19 +16,28 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "ecdhe")]
 use der::{Decode, Encode};
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::{SigningKey as EcdsaSigningKey, VerifyingKey};
+#[cfg(feature = "ecdhe")]
 use spki::SubjectPublicKeyInfoRef;
+#[cfg(feature = "ecdhe")]
 use x509_cert::Certificate;
 
 use crate::enums::AlertDescription;
 use crate::time::UnixTime;
 
+#[cfg(feature = "ecdhe")]
 mod b64;
+#[cfg(feature = "ecdhe")]
 pub mod build;
+#[cfg(feature = "ecdhe")]
 pub mod verify;
 
+#[cfg(feature = "ecdhe")]
 pub use build::{pem_decode, pem_encode, CertBuilder};
+#[cfg(feature = "ecdhe")]
 pub use verify::{
     root_of_trust_of, verify_ecdsa_sha256, verify_ecdsa_sha256_prehash, OneM2mVerifier,
     RootOfTrust, RootOfTrustParseError, RotHash,
@@ -40,10 +49,12 @@ pub const MAX_CHAIN_BYTES: usize = 16 * 1024;
 /// The most certificates in a chain (leaf included).
 pub const MAX_CHAIN_LEN: usize = 6;
 
+#[cfg(feature = "ecdhe")]
 /// id-ecPublicKey (RFC 5480).
 pub const ID_EC_PUBLIC_KEY: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
+#[cfg(feature = "ecdhe")]
 /// secp256r1 / prime256v1 (RFC 5480).
 pub const SECP256R1: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -67,6 +78,7 @@ impl fmt::Debug for Credential {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 impl Credential {
     /// The DER SubjectPublicKeyInfo of the leaf (or of the raw key), checked to be a P-256 key.
     pub fn leaf_spki(&self) -> Result<Vec<u8>, CertError> {
@@ -89,7 +101,9 @@ impl Credential {
     pub fn verifying_key(&self) -> Result<VerifyingKey, CertError> {
         verifying_key_from_spki(&self.leaf_spki()?)
     }
+}
 
+impl Credential {
     /// Checks the sizes the handshake accepts: at most [`MAX_CHAIN_LEN`] certificates and
     /// [`MAX_CHAIN_BYTES`] bytes, none empty.
     pub fn check_bounds(&self) -> Result<(), CertError> {
@@ -114,6 +128,7 @@ impl Credential {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 /// The P-256 verification key in a DER SubjectPublicKeyInfo: id-ecPublicKey with the named
 /// curve secp256r1 and an uncompressed point (oneM2M profile), nothing else.
 pub fn verifying_key_from_spki(spki_der: &[u8]) -> Result<VerifyingKey, CertError> {
@@ -139,6 +154,7 @@ pub fn verifying_key_from_spki(spki_der: &[u8]) -> Result<VerifyingKey, CertErro
     VerifyingKey::from_sec1_bytes(point).map_err(|_| CertError::UnsupportedKey)
 }
 
+#[cfg(feature = "ecdhe")]
 /// The DER SubjectPublicKeyInfo of a P-256 verification key (uncompressed point).
 #[must_use]
 pub fn spki_of(key: &VerifyingKey) -> Vec<u8> {
@@ -149,6 +165,7 @@ pub fn spki_of(key: &VerifyingKey) -> Vec<u8> {
     out
 }
 
+#[cfg(feature = "ecdhe")]
 /// The DER of a P-256 SubjectPublicKeyInfo up to the 65-byte uncompressed point: SEQUENCE {
 /// SEQUENCE { id-ecPublicKey, secp256r1 }, BIT STRING (66 bytes, 0 unused bits) }.
 const P256_SPKI_PREFIX: [u8; 26] = [
@@ -156,11 +173,13 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+#[cfg(feature = "ecdhe")]
 /// An entity's Private Signing Key (P-256). Zeroized on drop; `Debug` shows only the public key
 /// hash prefix.
 #[derive(Clone)]
 pub struct SigningKey(EcdsaSigningKey);
 
+#[cfg(feature = "ecdhe")]
 impl SigningKey {
     /// From the 32-byte private scalar.
     pub fn from_bytes(scalar: &[u8; 32]) -> Result<Self, CertError> {
@@ -203,12 +222,14 @@ impl SigningKey {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningKey(<redacted>)")
     }
 }
 
+#[cfg(feature = "ecdhe")]
 /// A signing key with the credential that certifies it.
 #[derive(Clone, Debug)]
 pub struct CertifiedKey {
@@ -216,6 +237,7 @@ pub struct CertifiedKey {
     credential: Credential,
 }
 
+#[cfg(feature = "ecdhe")]
 impl CertifiedKey {
     /// Pairs `key` with `credential`, checking that the leaf (or raw key) is `key`'s public key
     /// and that the credential fits the bounds of the handshake.
@@ -418,6 +440,7 @@ impl fmt::Display for CertError {
 
 impl core::error::Error for CertError {}
 
+#[cfg(feature = "ecdhe")]
 /// ECDH on P-256 (RFC 8422 5.10): the x-coordinate of `secret_scalar` times the peer's point.
 ///
 /// `peer_sec1_point` must be an uncompressed SEC1 point (`04 || X || Y`, 65 bytes: the only
@@ -441,6 +464,7 @@ pub fn ecdh_p256_shared(
     Ok(out)
 }
 
+#[cfg(feature = "ecdhe")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,13 @@
 //! The oneM2M TS-0003 security frameworks that run over the (D)TLS PSK engine.
 //!
 //! - `binding` (feature `binding`): the MEF/MAF wire binding of `docs/protocol.md`.
-//! - [`config`]: the typed, validated configuration of draft clause 9.1 (Credential and
+//! - `config` (feature `ecdhe`: its credentials include certificates): the typed, validated configuration of draft clause 9.1 (Credential and
 //!   Association Configuration) and the Bootstrap Credential / Bootstrap Instruction
 //!   Configuration of draft 8.3.2.1.
 
 #[cfg(feature = "binding")]
 pub mod binding;
+#[cfg(feature = "ecdhe")]
 pub mod config;
 #[cfg(feature = "binding")]
 pub mod maf;

@@ -162,6 +162,18 @@ impl Machine {
         self.established().is_some()
     }
 
+    /// Whether the machine waits for `Session::peer_verified` (never without `ecdhe`).
+    fn awaits_peer(&self) -> bool {
+        #[cfg(feature = "ecdhe")]
+        return matches!(
+            self,
+            Self::Server(_, ServerState::AwaitingPeer(_))
+                | Self::Client(_, ClientState::AwaitingPeer(_))
+        );
+        #[cfg(not(feature = "ecdhe"))]
+        false
+    }
+
     /// A server that has not yet processed a ClientHello.
     fn awaits_client_hello(&self) -> bool {
         matches!(self, Self::Server(_, ServerState::ExpectClientHello))
@@ -298,9 +310,7 @@ impl Session {
         matches!(
             self.machine,
             Machine::Server(_, ServerState::AwaitingPsk { .. })
-                | Machine::Server(_, ServerState::AwaitingPeer(_))
-                | Machine::Client(_, ClientState::AwaitingPeer(_))
-        )
+        ) || self.machine.awaits_peer()
     }
 
     fn set_now(&mut self, now: Now) {
@@ -578,12 +588,7 @@ impl Session {
         result: Result<PeerCertificateInfo, CertError>,
     ) -> Result<(), Error> {
         self.check_usable()?;
-        let waiting = matches!(
-            self.machine,
-            Machine::Server(_, ServerState::AwaitingPeer(_))
-                | Machine::Client(_, ClientState::AwaitingPeer(_))
-        );
-        if !waiting {
+        if !self.machine.awaits_peer() {
             return Err(ApiMisuse::NoVerificationRequested.into());
         }
         self.set_now(now);
@@ -726,6 +731,7 @@ impl Session {
                 suite,
             },
             QueuedEvent::Connected(info) => Event::Connected(info),
+            #[cfg(feature = "ecdhe")]
             QueuedEvent::VerifyPeer(credential) => Event::VerifyPeer { credential },
             QueuedEvent::PeerClosed => Event::PeerClosed,
         })
