@@ -153,8 +153,9 @@ async fn a_deferred_refusal_and_a_missing_closure_fail_the_handshake() {
     assert!(s.await.unwrap().is_err());
 }
 
-/// Over DTLS the adapter has no hook for deferred decisions: a deferring client verifier
-/// refuses the server at once, and the server reports the failed handshake.
+/// Over DTLS, `connect_dtls` (without a verifier: `connect_dtls_verified` answers deferred
+/// decisions, see `tests/dtls_verify.rs`) refuses a deferred decision at once, and the server
+/// reports the failed handshake.
 #[tokio::test]
 async fn dtls_deferred_decision_is_refused_promptly() {
     use m2msec_tokio::{connect_dtls, Accepted, DtlsListener};
