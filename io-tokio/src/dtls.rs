@@ -62,6 +62,9 @@ use crate::{os_seed, Error, PskRequest};
 const MAX_DATAGRAM: usize = 64 * 1024;
 /// Received datagrams a connection buffers for `recv`; more are dropped, as UDP would.
 const MAX_QUEUED: usize = 256;
+/// Bytes of application data a connection buffers for `recv` (with `MAX_QUEUED`, the bound on a
+/// session's receive queue whatever its peer sends: 16 full-size records); more are dropped.
+const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// The largest output buffer we grow to on `BufferTooSmall` (a datagram or a record is far less).
 const MAX_OUTPUT_BUF: usize = 1 << 20;
 
@@ -172,6 +175,8 @@ struct State {
     buf: Vec<u8>,
     /// Application data of received datagrams, one entry per datagram.
     incoming: VecDeque<Vec<u8>>,
+    /// The bytes in `incoming`.
+    queued_bytes: usize,
     info: Option<SessionInfo>,
     /// The handle exists (server: handed to `accept`; client: returned by `connect_dtls`).
     announced: bool,
@@ -190,7 +195,8 @@ struct State {
     handle_dropped: bool,
     created: Instant,
     last_activity: Instant,
-    /// Datagrams of application data dropped because `recv` was not called.
+    /// Datagrams of application data dropped because `recv` was not called (the queue held
+    /// `MAX_QUEUED` datagrams or `MAX_QUEUED_BYTES` bytes).
     overflow: u64,
 }
 
@@ -201,6 +207,7 @@ impl State {
             session,
             buf: vec![0; mtu],
             incoming: VecDeque::new(),
+            queued_bytes: 0,
             info: None,
             announced: false,
             psk_request: None,
@@ -254,7 +261,8 @@ impl State {
             }
         }
         if let Some(d) = data {
-            if self.incoming.len() < MAX_QUEUED {
+            if self.incoming.len() < MAX_QUEUED && self.queued_bytes + d.len() <= MAX_QUEUED_BYTES {
+                self.queued_bytes += d.len();
                 self.incoming.push_back(d);
             } else {
                 self.overflow += 1;
@@ -568,6 +576,7 @@ impl DtlsConnection {
             {
                 let mut st = self.conn().lock();
                 if let Some(d) = st.incoming.pop_front() {
+                    st.queued_bytes -= d.len();
                     let n = d.len().min(buf.len());
                     buf[..n].copy_from_slice(&d[..n]);
                     return Ok(n);

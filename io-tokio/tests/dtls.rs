@@ -560,3 +560,42 @@ async fn async_psk_lookup_serves_other_peers_meanwhile() {
         assert!(peer.ip().is_loopback());
     }
 }
+
+/// A connection whose application never calls `recv` buffers a bounded number of bytes, however
+/// much its peer sends (full-size records): the rest is dropped as UDP would, and what was
+/// buffered is delivered in order.
+#[tokio::test]
+async fn an_unread_receive_queue_is_bounded_in_bytes() {
+    const BIG_MTU: usize = 17 * 1024;
+    let mut l = DtlsListener::bind("127.0.0.1:0", server_cfg(), BIG_MTU)
+        .await
+        .unwrap();
+    let addr = l.local_addr();
+    let c = connect_dtls(udp_to(addr).await, client_cfg(&KEY, &[]), None, BIG_MTU)
+        .await
+        .unwrap();
+    let s = timeout(LIMIT, l.accept()).await.unwrap().unwrap();
+    let len = c.max_payload().min(16 * 1024);
+    assert!(len >= 15 * 1024, "{len}");
+    // 64 full records (1 MiB), paced so that the kernel's socket buffer drops none of them.
+    for i in 0..64 {
+        c.send(&datagram(3, i, len)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = Vec::new();
+    while let Ok(r) = timeout(Duration::from_millis(300), s.recv(&mut buf)).await {
+        let n = r.unwrap();
+        got.push(buf[0] as usize);
+        assert_eq!(&buf[..n], &datagram(3, buf[0] as usize, len)[..]);
+    }
+    // At most 256 KiB were kept, the first ones sent, in order.
+    assert!(got.len() * len <= 256 * 1024, "{} records kept", got.len());
+    assert!(got.len() >= 8, "{} records kept", got.len());
+    assert_eq!(got, (0..got.len()).collect::<Vec<_>>());
+    // The connection goes on: a record sent now is delivered.
+    c.send(b"after").await.unwrap();
+    let n = timeout(LIMIT, s.recv(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"after");
+}
