@@ -184,6 +184,9 @@ pub struct Response {
     pub body: Body,
 }
 
+/// The rule for the path, `X-M2M-Origin` and `X-M2M-RI`: 1 to 512 bytes of visible ASCII (no
+/// space, no control byte, no other byte). The encoder refuses other values and the decoder
+/// refuses them too, so whatever decodes re-encodes.
 fn header_value_ok(v: &str) -> bool {
     !v.is_empty() && v.len() <= 512 && v.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
@@ -223,7 +226,8 @@ impl Request {
     }
 
     /// Parses one request from the start of `buf`: `Ok(None)` when more bytes are needed, else
-    /// the request and how many bytes it took.
+    /// the request and how many bytes it took. A path, `X-M2M-Origin` or `X-M2M-RI` that
+    /// [`encode`](Self::encode) would refuse is refused here too (`Malformed`).
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, BindingError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
@@ -236,7 +240,8 @@ impl Request {
             .and_then(Method::parse)
             .ok_or(BindingError::Malformed("method"))?;
         let path = req.path.ok_or(BindingError::Malformed("path"))?;
-        if !path.starts_with('/') {
+        // The encoder's rules (`encode`), so that whatever decodes re-encodes.
+        if !path.starts_with('/') || !header_value_ok(path) {
             return Err(BindingError::Malformed("path"));
         }
         let fields = Fields::read(req.headers)?;
@@ -246,6 +251,9 @@ impl Request {
         let request_id = fields
             .request_id
             .ok_or(BindingError::MissingHeader("X-M2M-RI"))?;
+        if !header_value_ok(&origin) || !header_value_ok(&request_id) {
+            return Err(BindingError::Malformed("header value"));
+        }
         let Some((body, used)) = take_body(buf, head, fields.length)? else {
             return Ok(None);
         };
@@ -301,6 +309,9 @@ impl Response {
         let request_id = fields
             .request_id
             .ok_or(BindingError::MissingHeader("X-M2M-RI"))?;
+        if !header_value_ok(&request_id) {
+            return Err(BindingError::Malformed("header value"));
+        }
         let Some((body, used)) = take_body(buf, head, fields.length)? else {
             return Ok(None);
         };
