@@ -66,10 +66,8 @@ impl Session {
             .as_ref()
             .is_some_and(|d| d.read_epoch == 1 && !d.early.is_empty());
         if replay_early && !self.is_suspended() {
-            let mut early =
-                core::mem::take(&mut self.cx.dtls.as_mut().expect("DTLS session").early);
-            // The 8 bytes after type and version are epoch || sequence number.
-            early.sort_by_key(|r| r.get(3..11).map(<[u8]>::to_vec));
+            // In record-sequence order already (`early_position`).
+            let early = core::mem::take(&mut self.cx.dtls.as_mut().expect("DTLS session").early);
             for rec in early {
                 let start = self.rx_dgram.len();
                 self.rx_dgram.extend_from_slice(&rec);
@@ -105,7 +103,9 @@ impl Session {
         if h.epoch == 1 && d.read_epoch == 0 {
             // Next-epoch records (Finished before ChangeCipherSpec): keep a few for later.
             if d.early.len() < MAX_EARLY_RECORDS {
-                d.early.push(self.rx_dgram[record].to_vec());
+                let rec = self.rx_dgram[record].to_vec();
+                let at = early_position(&d.early, &rec);
+                d.early.insert(at, rec);
             } else {
                 d.stats.wrong_epoch += 1;
             }
@@ -305,5 +305,60 @@ impl Session {
             return Output::Event(Event::AppData(&buf[..r.len()]));
         }
         Output::Wait(deadline)
+    }
+}
+
+/// Where `rec` goes in `early` (kept in record-sequence order): after every record whose
+/// epoch || sequence number (the 8 bytes after type and version) is not above its own, so
+/// records with equal numbers stay in arrival order, as a stable sort would keep them. At most
+/// `MAX_EARLY_RECORDS` records: a linear scan and an insert instead of linking a sort.
+fn early_position(early: &[alloc::vec::Vec<u8>], rec: &[u8]) -> usize {
+    let key = rec.get(3..11);
+    early
+        .iter()
+        .position(|r| r.get(3..11) > key)
+        .unwrap_or(early.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::early_position;
+    use alloc::vec::Vec;
+
+    /// A record of epoch 1 with sequence number `seq` and a body byte telling records apart.
+    fn rec(seq: u8, tag: u8) -> Vec<u8> {
+        alloc::vec![23, 254, 253, 0, 1, 0, 0, 0, 0, 0, seq, 0, 1, tag]
+    }
+
+    #[test]
+    fn early_records_are_kept_as_a_stable_sort_orders_them() {
+        // Every arrival order of up to 4 records over 3 sequence numbers (duplicates included),
+        // against the stable sort the insertion replaces.
+        for n in 0..=4u32 {
+            for code in 0..3u32.pow(n) {
+                let mut arrivals = Vec::new();
+                let mut c = code;
+                for tag in 0..n {
+                    arrivals.push(rec((c % 3) as u8, tag as u8));
+                    c /= 3;
+                }
+                let mut early: Vec<Vec<u8>> = Vec::new();
+                for r in &arrivals {
+                    let at = early_position(&early, r);
+                    early.insert(at, r.clone());
+                }
+                let mut sorted = arrivals.clone();
+                sorted.sort_by_key(|r| r.get(3..11).map(<[u8]>::to_vec));
+                assert_eq!(early, sorted, "arrivals {arrivals:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_record_goes_first() {
+        // Never stored (records are split with their 13-byte header), but no panic either.
+        let early = alloc::vec![rec(0, 0)];
+        assert_eq!(early_position(&early, &[23, 254, 253]), 0);
+        assert_eq!(early_position(&early, &rec(1, 0)), 1);
     }
 }
