@@ -12,9 +12,10 @@
 //! (RFC 5746; no renegotiation), server_name (RFC 6066) and the RFC 5705 exporter.
 //!
 //! Cargo features (all default): `std`; `ecdhe` (the ECDHE-ECDSA suites, certificates, and
-//! `frameworks::config`); `gba` (the [`gba`] module); `binding` (the MEF/MAF wire binding,
-//! implies `ecdhe`). Without default features the engine is PSK-only and `no_std`; see
-//! docs/architecture.md, "Features and the embedded budget".
+//! the certificate parts of `frameworks::config`); `gba` (the [`gba`] module); `binding` (the
+//! MEF/MAF wire binding and servers; PSK-only without `ecdhe`). Without default features the
+//! engine is PSK-only and `no_std`; see docs/architecture.md, "Features and the embedded
+//! budget".
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -40,8 +40,36 @@ pub use build::{pem_decode, pem_encode, CertBuilder};
 #[cfg(feature = "ecdhe")]
 pub use verify::{
     root_of_trust_of, verify_ecdsa_sha256, verify_ecdsa_sha256_prehash, OneM2mVerifier,
-    RootOfTrust, RootOfTrustParseError, RotHash,
+    RootOfTrust, RotHash,
 };
+
+/// Why a Root of Trust text (`verify::RootOfTrust`, feature `ecdhe`) was refused. Plain data,
+/// in every build: the configuration's `Reason::RootOfTrust` carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RootOfTrustParseError {
+    /// Neither an `ni:` URI nor 64 hexadecimal digits.
+    Syntax,
+    /// An `ni` hash algorithm other than sha-256, sha-256-128, sha-256-120.
+    UnknownAlgorithm,
+    /// The value is not canonical base64url without padding.
+    Base64,
+    /// The digest length is not the algorithm's.
+    Length,
+}
+
+impl fmt::Display for RootOfTrustParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Syntax => "a Root of Trust is ni:///sha-256;<base64url> (or sha-256-128, sha-256-120) or 64 hex digits",
+            Self::UnknownAlgorithm => "unknown ni hash algorithm (sha-256, sha-256-128, sha-256-120)",
+            Self::Base64 => "the ni value is not canonical base64url without padding",
+            Self::Length => "the digest length does not match the hash algorithm",
+        })
+    }
+}
+
+impl core::error::Error for RootOfTrustParseError {}
 
 /// The largest certificate chain (DER bytes, all certificates together) we accept or send.
 pub const MAX_CHAIN_BYTES: usize = 16 * 1024;

@@ -59,6 +59,10 @@ use super::{
 };
 use crate::time::UnixTime;
 
+/// Defined in `cert` (present without `ecdhe`: `frameworks::config::Reason` carries it); also
+/// here, its path before.
+pub use super::RootOfTrustParseError;
+
 /// ecdsa-with-SHA256 (RFC 5758 3.2), the only certificate signature algorithm accepted.
 pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 
@@ -237,33 +241,6 @@ impl fmt::Debug for RootOfTrust {
         write!(f, "RootOfTrust({})", self.to_ni_uri())
     }
 }
-
-/// Why a Root of Trust text was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RootOfTrustParseError {
-    /// Neither an `ni:` URI nor 64 hexadecimal digits.
-    Syntax,
-    /// An `ni` hash algorithm other than sha-256, sha-256-128, sha-256-120.
-    UnknownAlgorithm,
-    /// The value is not canonical base64url without padding.
-    Base64,
-    /// The digest length is not the algorithm's.
-    Length,
-}
-
-impl fmt::Display for RootOfTrustParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Syntax => "a Root of Trust is ni:///sha-256;<base64url> (or sha-256-128, sha-256-120) or 64 hex digits",
-            Self::UnknownAlgorithm => "unknown ni hash algorithm (sha-256, sha-256-128, sha-256-120)",
-            Self::Base64 => "the ni value is not canonical base64url without padding",
-            Self::Length => "the digest length does not match the hash algorithm",
-        })
-    }
-}
-
-impl core::error::Error for RootOfTrustParseError {}
 
 impl FromStr for RootOfTrust {
     type Err = RootOfTrustParseError;

@@ -46,10 +46,12 @@ use core::time::Duration;
 
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
+#[cfg(feature = "ecdhe")]
 use crate::cert::{
-    root_of_trust_of, CertError, CertifiedKey, Credential, OneM2mVerifier, PeerCertificateInfo,
-    RootOfTrust, RootOfTrustParseError, SigningKey,
+    root_of_trust_of, CertifiedKey, Credential, OneM2mVerifier, PeerCertificateInfo, RootOfTrust,
+    SigningKey,
 };
+use crate::cert::{CertError, RootOfTrustParseError};
 use crate::keys::{IdKind, Key32, KeyError, KeyId, Km, Kpsa, KEY_LEN};
 use crate::messages::is_dns_name;
 use crate::secret::{Psk, SecretArray};
@@ -1168,6 +1170,7 @@ impl EnroleeBootstrap {
 
     /// Certificate-Based bootstrap (8.3.2.2): the Enrolee's `credential`, the MEF's
     /// Certificate Name and Root of Trust (`mef`), the MEF URI and the instruction.
+    #[cfg(feature = "ecdhe")]
     pub fn certificate(
         credential: CertificateCredential,
         mef: CertificatePeer,
@@ -1200,12 +1203,14 @@ impl EnroleeBootstrap {
     pub fn credential(&self) -> Option<&BootstrapCredential> {
         match &self.credential {
             EnroleeCredential::Psk(c) => Some(c),
+            #[cfg(feature = "ecdhe")]
             EnroleeCredential::Certificate(..) => None,
         }
     }
 
     /// The Enrolee's certificate credential and the MEF's Certificate Name and Root of Trust
     /// (Certificate-Based bootstrap); `None` for a PSK one.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_credential(&self) -> Option<(&CertificateCredential, &CertificatePeer)> {
         match &self.credential {
@@ -1222,6 +1227,7 @@ impl EnroleeBootstrap {
     pub fn mef_fqdn(&self) -> Option<&str> {
         match &self.credential {
             EnroleeCredential::Psk(c) => Some(c.kpm_id().fqdn()),
+            #[cfg(feature = "ecdhe")]
             EnroleeCredential::Certificate(_, p) => {
                 let name = p.certificate_name();
                 if is_dns_name(name) {
@@ -1254,11 +1260,13 @@ impl EnroleeBootstrap {
 /// optional `thisEntityCertificateChain` (leaf first, then towards the root), or the entity's
 /// raw public key (RFC 7250; published 10.2.3 accepts all flavours). Holds the private key
 /// (zeroized on drop; `Debug` redacts it).
+#[cfg(feature = "ecdhe")]
 #[derive(Clone, Debug)]
 pub struct CertificateCredential {
     key: CertifiedKey,
 }
 
+#[cfg(feature = "ecdhe")]
 impl CertificateCredential {
     /// `thisEntityPrivateKey` from DER: PKCS#8 PrivateKeyInfo, or SEC1 ECPrivateKey. Refused
     /// (naming the parameter) if it is neither or not a P-256 key.
@@ -1342,12 +1350,14 @@ impl CertificateCredential {
 /// certificate or a raw public key the `ni:` hash that is also the Root of Trust. It must be
 /// non-empty, at most [`MAX_ENTITY_ID_LEN`] bytes, without controls, spaces or `*` (wildcards
 /// never match, published 10.1.2).
+#[cfg(feature = "ecdhe")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificatePeer {
     certificate_name: String,
     root_of_trust: RootOfTrust,
 }
 
+#[cfg(feature = "ecdhe")]
 impl CertificatePeer {
     /// Validates `otherEntityCertificateName` and parses `otherEntityRootOfTrust` (see
     /// [`RootOfTrust`]'s text forms).
@@ -1410,6 +1420,7 @@ impl CertificatePeer {
 /// One association of the Certificate-Based framework at an end-point (draft 8.2.2.2): the
 /// peer's [`CertificatePeer`] (table 9.1.2.1-2 / 9.1.2.2-2), the common Association
 /// Configuration, and `thisEntityIdentifier` (mandatory in the field domain, table 9.1.2.1-2).
+#[cfg(feature = "ecdhe")]
 #[derive(Clone, Debug)]
 pub struct CertificateAssociation {
     peer: CertificatePeer,
@@ -1417,6 +1428,7 @@ pub struct CertificateAssociation {
     association: AssociationConfig,
 }
 
+#[cfg(feature = "ecdhe")]
 impl CertificateAssociation {
     /// Validates `thisEntityIdentifier` if given; whether it is required is checked by
     /// [`EndPointConfig`].
@@ -1455,6 +1467,7 @@ impl CertificateAssociation {
 }
 
 /// The outcome of [`match_certificate`].
+#[cfg(feature = "ecdhe")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CertificateMatch {
     /// The credential verifies under the configured peer at `index`, whose configuration is
@@ -1488,6 +1501,7 @@ pub enum CertificateMatch {
 /// error: one that shows a candidate recognised the peer but found a fault (expired certificate,
 /// broken chain, ...), else `UntrustedRoot` (a name matched, the root did not), else the first
 /// candidate's error; [`CertError::UntrustedRoot`] when there is no candidate.
+#[cfg(feature = "ecdhe")]
 pub fn match_certificate<'a, I>(
     candidates: I,
     peer: &Credential,
@@ -1537,6 +1551,7 @@ enum EnroleeCredential {
     /// Pre-Provisioned Symmetric Key (8.3.2.1): KpmId / Kpm.
     Psk(BootstrapCredential),
     /// Certificate-Based (8.3.2.2): the Enrolee's certificate and the MEF's name and RoT.
+    #[cfg(feature = "ecdhe")]
     Certificate(CertificateCredential, CertificatePeer),
 }
 
@@ -1579,7 +1594,9 @@ pub struct EndPointConfig {
     maf_credential: Option<MafCredential>,
     maf_associations: Vec<AssociationConfig>,
     bootstrap: Option<EnroleeBootstrap>,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertificateCredential>,
+    #[cfg(feature = "ecdhe")]
     certificate_associations: Vec<CertificateAssociation>,
 }
 
@@ -1593,24 +1610,29 @@ impl EndPointConfig {
             maf_credential: None,
             maf_associations: Vec::new(),
             bootstrap: None,
+            #[cfg(feature = "ecdhe")]
             certificate: None,
+            #[cfg(feature = "ecdhe")]
             certificate_associations: Vec::new(),
         }
     }
 
     /// The certificate credential (Certificate-Based frameworks), if configured.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate(&self) -> Option<&CertificateCredential> {
         self.certificate.as_ref()
     }
 
     /// The Certificate-Based associations.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_associations(&self) -> &[CertificateAssociation] {
         &self.certificate_associations
     }
 
     /// The Certificate-Based association with the peer `other`.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_association_with(
         &self,
@@ -1624,6 +1646,7 @@ impl EndPointConfig {
     /// Which Certificate-Based association a received credential belongs to, by the rule of
     /// [`match_certificate`] (configuration order, first usable match); the index is into
     /// [`certificate_associations`](Self::certificate_associations).
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn match_certificate_association(
         &self,
@@ -1700,6 +1723,7 @@ impl EndPointConfig {
         for a in &self.maf_associations {
             a.check_usable(now)?;
         }
+        #[cfg(feature = "ecdhe")]
         for a in &self.certificate_associations {
             a.association.check_usable(now)?;
         }
@@ -1715,7 +1739,9 @@ pub struct EndPointConfigBuilder {
     maf_credential: Option<MafCredential>,
     maf_associations: Vec<AssociationConfig>,
     bootstrap: Option<EnroleeBootstrap>,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertificateCredential>,
+    #[cfg(feature = "ecdhe")]
     certificate_associations: Vec<CertificateAssociation>,
 }
 
@@ -1749,6 +1775,7 @@ impl EndPointConfigBuilder {
     }
 
     /// Sets the certificate credential (Certificate-Based frameworks).
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate(mut self, c: CertificateCredential) -> Self {
         self.certificate = Some(c);
@@ -1756,6 +1783,7 @@ impl EndPointConfigBuilder {
     }
 
     /// Adds a Certificate-Based association.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_association(mut self, a: CertificateAssociation) -> Self {
         self.certificate_associations.push(a);
@@ -1778,6 +1806,7 @@ impl EndPointConfigBuilder {
             }
         }
         check_unique_others(&self.maf_associations)?;
+        #[cfg(feature = "ecdhe")]
         for (i, a) in self.certificate_associations.iter().enumerate() {
             if self.certificate.is_none() {
                 return Err(ParameterError::Missing {
@@ -1829,7 +1858,9 @@ impl EndPointConfigBuilder {
             maf_credential: self.maf_credential,
             maf_associations: self.maf_associations,
             bootstrap: self.bootstrap,
+            #[cfg(feature = "ecdhe")]
             certificate: self.certificate,
+            #[cfg(feature = "ecdhe")]
             certificate_associations: self.certificate_associations,
         })
     }
@@ -1856,6 +1887,7 @@ fn check_unique_others(assocs: &[AssociationConfig]) -> Result<(), ParameterErro
 #[derive(Clone, Debug)]
 pub struct MefEnrolee {
     credential: Option<BootstrapCredential>,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertificatePeer>,
     instruction: BootstrapInstruction,
 }
@@ -1866,6 +1898,7 @@ impl MefEnrolee {
     pub fn new(credential: BootstrapCredential, instruction: BootstrapInstruction) -> Self {
         Self {
             credential: Some(credential),
+            #[cfg(feature = "ecdhe")]
             certificate: None,
             instruction,
         }
@@ -1873,6 +1906,7 @@ impl MefEnrolee {
 
     /// A Certificate-Based Enrolee: `otherEntityCertificateName` and `otherEntityRootOfTrust`
     /// are the Enrolee's Certificate Name and Root of Trust (8.3.2.2).
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate(peer: CertificatePeer, instruction: BootstrapInstruction) -> Self {
         Self {
@@ -1889,6 +1923,7 @@ impl MefEnrolee {
     }
 
     /// The Enrolee's Certificate Name and Root of Trust (certificate Enrolee).
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_peer(&self) -> Option<&CertificatePeer> {
         self.certificate.as_ref()
@@ -1910,24 +1945,46 @@ impl MefEnrolee {
 pub struct MefConfig {
     mef_identifier: Fqdn,
     enrolees: Vec<MefEnrolee>,
+    #[cfg(feature = "ecdhe")]
     certificate: Option<CertificateCredential>,
 }
 
 impl MefConfig {
     /// Validates `mefIdentifier` and that no KpmId is configured twice (PSK Enrolees only;
-    /// a certificate Enrolee needs [`with_certificate`](Self::with_certificate)).
+    /// a certificate Enrolee needs `with_certificate`, feature `ecdhe`).
     pub fn new(mef_identifier: &str, enrolees: Vec<MefEnrolee>) -> Result<Self, ParameterError> {
-        Self::with_certificate(mef_identifier, enrolees, None)
+        Ok(Self {
+            mef_identifier: Self::check(mef_identifier, &enrolees, false)?,
+            enrolees,
+            #[cfg(feature = "ecdhe")]
+            certificate: None,
+        })
     }
 
     /// Like [`new`](Self::new), with the MEF's certificate credential; certificate Enrolees
     /// need it (else `thisEntityPrivateKey` is missing), and no two of them have the same
     /// Certificate Name and Root of Trust.
+    #[cfg(feature = "ecdhe")]
     pub fn with_certificate(
         mef_identifier: &str,
         enrolees: Vec<MefEnrolee>,
         certificate: Option<CertificateCredential>,
     ) -> Result<Self, ParameterError> {
+        Ok(Self {
+            mef_identifier: Self::check(mef_identifier, &enrolees, certificate.is_some())?,
+            enrolees,
+            certificate,
+        })
+    }
+
+    /// The rules of `new` and `with_certificate`, Enrolee by Enrolee in order; `has_certificate`:
+    /// whether the MEF has its certificate credential.
+    #[cfg_attr(not(feature = "ecdhe"), allow(unused_variables))]
+    fn check(
+        mef_identifier: &str,
+        enrolees: &[MefEnrolee],
+        has_certificate: bool,
+    ) -> Result<Fqdn, ParameterError> {
         let mef_identifier = fqdn(param::MEF_IDENTIFIER, mef_identifier)?;
         for (i, e) in enrolees.iter().enumerate() {
             let earlier = &enrolees[..i];
@@ -1939,8 +1996,9 @@ impl MefConfig {
                     return Err(ParameterError::invalid(param::KPM_ID, Reason::Duplicate));
                 }
             }
+            #[cfg(feature = "ecdhe")]
             if let Some(p) = &e.certificate {
-                if certificate.is_none() {
+                if !has_certificate {
                     return Err(ParameterError::Missing {
                         name: param::THIS_ENTITY_PRIVATE_KEY,
                     });
@@ -1953,11 +2011,7 @@ impl MefConfig {
                 }
             }
         }
-        Ok(Self {
-            mef_identifier,
-            enrolees,
-            certificate,
-        })
+        Ok(mef_identifier)
     }
 
     /// `mefIdentifier`.
@@ -1967,6 +2021,7 @@ impl MefConfig {
     }
 
     /// The MEF's certificate credential, if configured.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate(&self) -> Option<&CertificateCredential> {
         self.certificate.as_ref()
@@ -1989,6 +2044,7 @@ impl MefConfig {
     /// Which certificate Enrolee a received credential belongs to, by the rule of
     /// [`match_certificate`] (configuration order among the certificate Enrolees, first
     /// match); the index is into [`enrolees`](Self::enrolees). Nothing expires here.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn match_certificate_enrolee(&self, peer: &Credential, now: UnixTime) -> CertificateMatch {
         let indices: Vec<usize> = (0..self.enrolees.len())
@@ -2697,275 +2753,289 @@ mod tests {
     // -----------------------------------------------------------------------------------------
     // Certificate-Based
 
-    use crate::cert::{CertBuilder, SubjectAltName};
+    #[cfg(feature = "ecdhe")]
+    mod certificate {
+        use super::*;
 
-    struct Pki {
-        root: CertificateCredential,
-        leaf_key: SigningKey,
-        leaf: Vec<u8>,
-    }
+        use crate::cert::{CertBuilder, SubjectAltName};
 
-    /// root CA -> leaf with SAN dNSName `name`, valid around T0.
-    fn pki(seed: u8, name: &str) -> Pki {
-        let root_key = SigningKey::from_bytes(&[seed; 32]).unwrap();
-        let root_der = CertBuilder::new(&[1], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
-            .subject_cn("root")
-            .ca(None)
-            .self_signed(&root_key)
-            .unwrap();
-        let root = CertificateCredential::x509(root_key, root_der, vec![]).unwrap();
-        let leaf_key = SigningKey::from_bytes(&[seed + 1; 32]).unwrap();
-        let leaf = CertBuilder::new(&[2], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
-            .subject_cn(name)
-            .san(SubjectAltName::Dns(name.into()))
-            .end_entity()
-            .signed_by(&leaf_key.verifying_key(), root.certified_key())
-            .unwrap();
-        Pki {
-            root,
-            leaf_key,
-            leaf,
+        struct Pki {
+            root: CertificateCredential,
+            leaf_key: SigningKey,
+            leaf: Vec<u8>,
         }
-    }
 
-    impl Pki {
-        /// What the leaf's owner sends: leaf, then the root (the RoT's certificate).
-        fn sent(&self) -> Credential {
-            let Credential::X509(root) = self.root.certified_key().credential() else {
-                unreachable!()
+        /// root CA -> leaf with SAN dNSName `name`, valid around T0.
+        fn pki(seed: u8, name: &str) -> Pki {
+            let root_key = SigningKey::from_bytes(&[seed; 32]).unwrap();
+            let root_der = CertBuilder::new(&[1], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
+                .subject_cn("root")
+                .ca(None)
+                .self_signed(&root_key)
+                .unwrap();
+            let root = CertificateCredential::x509(root_key, root_der, vec![]).unwrap();
+            let leaf_key = SigningKey::from_bytes(&[seed + 1; 32]).unwrap();
+            let leaf = CertBuilder::new(&[2], UnixTime(T0.0 - 1000), UnixTime(T0.0 + 1000))
+                .subject_cn(name)
+                .san(SubjectAltName::Dns(name.into()))
+                .end_entity()
+                .signed_by(&leaf_key.verifying_key(), root.certified_key())
+                .unwrap();
+            Pki {
+                root,
+                leaf_key,
+                leaf,
+            }
+        }
+
+        impl Pki {
+            /// What the leaf's owner sends: leaf, then the root (the RoT's certificate).
+            fn sent(&self) -> Credential {
+                let Credential::X509(root) = self.root.certified_key().credential() else {
+                    unreachable!()
+                };
+                Credential::X509(vec![self.leaf.clone(), root[0].clone()])
+            }
+        }
+
+        fn peer_of(p: &Pki, name: &str) -> CertificatePeer {
+            CertificatePeer::with_root_of_trust(name, p.root.root_of_trust().unwrap()).unwrap()
+        }
+
+        #[test]
+        fn certificate_credential_refusals() {
+            let p = pki(3, "a.example.com");
+            let root_der = match p.root.certified_key().credential() {
+                Credential::X509(c) => c[0].clone(),
+                Credential::RawPublicKey(_) => unreachable!(),
             };
-            Credential::X509(vec![self.leaf.clone(), root[0].clone()])
+            let ok =
+                CertificateCredential::x509(p.leaf_key.clone(), p.leaf.clone(), vec![root_der])
+                    .unwrap();
+            assert!(!ok.is_raw_public_key());
+            assert_eq!(ok.root_of_trust(), p.root.root_of_trust());
+            // The certificate of another key.
+            let other = SigningKey::from_bytes(&[9; 32]).unwrap();
+            assert_eq!(
+                CertificateCredential::x509(other.clone(), p.leaf.clone(), vec![]).unwrap_err(),
+                invalid(
+                    param::THIS_ENTITY_CERTIFICATE,
+                    Reason::Certificate(CertError::KeyMismatch)
+                )
+            );
+            // Garbage certificate, garbage chain, garbage key.
+            assert_eq!(
+                CertificateCredential::x509(other.clone(), vec![0x30, 0x00], vec![])
+                    .unwrap_err()
+                    .parameter(),
+                param::THIS_ENTITY_CERTIFICATE
+            );
+            assert_eq!(
+                CertificateCredential::x509(
+                    p.leaf_key.clone(),
+                    p.leaf.clone(),
+                    vec![vec![1, 2, 3]]
+                )
+                .unwrap_err()
+                .parameter(),
+                param::THIS_ENTITY_CERTIFICATE_CHAIN
+            );
+            assert_eq!(
+                CertificateCredential::private_key_from_der(&[0x30, 0x03, 0x02, 0x01, 0x00])
+                    .unwrap_err()
+                    .parameter(),
+                param::THIS_ENTITY_PRIVATE_KEY
+            );
+            let raw = CertificateCredential::raw_public_key(other);
+            assert!(raw.is_raw_public_key());
+            assert!(!format!("{raw:?}").contains("09"));
         }
-    }
 
-    fn peer_of(p: &Pki, name: &str) -> CertificatePeer {
-        CertificatePeer::with_root_of_trust(name, p.root.root_of_trust().unwrap()).unwrap()
-    }
+        #[test]
+        fn certificate_peer_refusals() {
+            let rot = "ni:///sha-256;47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
+            assert!(CertificatePeer::new("cse.example.com", rot).is_ok());
+            assert_eq!(
+                CertificatePeer::new("", rot).unwrap_err(),
+                invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Empty)
+            );
+            assert_eq!(
+                CertificatePeer::new("*.example.com", rot).unwrap_err(),
+                invalid(
+                    param::OTHER_ENTITY_CERTIFICATE_NAME,
+                    Reason::InvalidCharacter
+                )
+            );
+            assert_eq!(
+                CertificatePeer::new("a b", rot).unwrap_err().parameter(),
+                param::OTHER_ENTITY_CERTIFICATE_NAME
+            );
+            assert_eq!(
+                CertificatePeer::new("cse.example.com", "ni:///sha-256;AAAA").unwrap_err(),
+                invalid(
+                    param::OTHER_ENTITY_ROOT_OF_TRUST,
+                    Reason::RootOfTrust(RootOfTrustParseError::Length)
+                )
+            );
+        }
 
-    #[test]
-    fn certificate_credential_refusals() {
-        let p = pki(3, "a.example.com");
-        let root_der = match p.root.certified_key().credential() {
-            Credential::X509(c) => c[0].clone(),
-            Credential::RawPublicKey(_) => unreachable!(),
-        };
-        let ok = CertificateCredential::x509(p.leaf_key.clone(), p.leaf.clone(), vec![root_der])
-            .unwrap();
-        assert!(!ok.is_raw_public_key());
-        assert_eq!(ok.root_of_trust(), p.root.root_of_trust());
-        // The certificate of another key.
-        let other = SigningKey::from_bytes(&[9; 32]).unwrap();
-        assert_eq!(
-            CertificateCredential::x509(other.clone(), p.leaf.clone(), vec![]).unwrap_err(),
-            invalid(
-                param::THIS_ENTITY_CERTIFICATE,
-                Reason::Certificate(CertError::KeyMismatch)
-            )
-        );
-        // Garbage certificate, garbage chain, garbage key.
-        assert_eq!(
-            CertificateCredential::x509(other.clone(), vec![0x30, 0x00], vec![])
-                .unwrap_err()
-                .parameter(),
-            param::THIS_ENTITY_CERTIFICATE
-        );
-        assert_eq!(
-            CertificateCredential::x509(p.leaf_key.clone(), p.leaf.clone(), vec![vec![1, 2, 3]])
-                .unwrap_err()
-                .parameter(),
-            param::THIS_ENTITY_CERTIFICATE_CHAIN
-        );
-        assert_eq!(
-            CertificateCredential::private_key_from_der(&[0x30, 0x03, 0x02, 0x01, 0x00])
-                .unwrap_err()
-                .parameter(),
-            param::THIS_ENTITY_PRIVATE_KEY
-        );
-        let raw = CertificateCredential::raw_public_key(other);
-        assert!(raw.is_raw_public_key());
-        assert!(!format!("{raw:?}").contains("09"));
-    }
-
-    #[test]
-    fn certificate_peer_refusals() {
-        let rot = "ni:///sha-256;47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
-        assert!(CertificatePeer::new("cse.example.com", rot).is_ok());
-        assert_eq!(
-            CertificatePeer::new("", rot).unwrap_err(),
-            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Empty)
-        );
-        assert_eq!(
-            CertificatePeer::new("*.example.com", rot).unwrap_err(),
-            invalid(
-                param::OTHER_ENTITY_CERTIFICATE_NAME,
-                Reason::InvalidCharacter
-            )
-        );
-        assert_eq!(
-            CertificatePeer::new("a b", rot).unwrap_err().parameter(),
-            param::OTHER_ENTITY_CERTIFICATE_NAME
-        );
-        assert_eq!(
-            CertificatePeer::new("cse.example.com", "ni:///sha-256;AAAA").unwrap_err(),
-            invalid(
-                param::OTHER_ENTITY_ROOT_OF_TRUST,
-                Reason::RootOfTrust(RootOfTrustParseError::Length)
-            )
-        );
-    }
-
-    #[test]
-    fn certificate_matching_rule() {
-        let a = pki(20, "a.example.com");
-        let b = pki(30, "b.example.com");
-        let cred_a = a.sent();
-        let expired = AssociationConfig::builder()
-            .other_entity_identifier("/id-x")
-            .association_configuration_expiry(T0)
-            .build()
-            .unwrap();
-        let usable = assoc("/id-a");
-        let pa = peer_of(&a, "a.example.com");
-        let pb = peer_of(&b, "b.example.com");
-        // Configuration order: the first usable match wins.
-        let m = match_certificate(
-            [(&pb, Some(&usable)), (&pa, Some(&usable)), (&pa, None)],
-            &cred_a,
-            T0,
-            T0,
-        );
-        assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
-        // An expired configuration is skipped for a later usable one ...
-        let m = match_certificate([(&pa, Some(&expired)), (&pa, None)], &cred_a, T0, T0);
-        assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
-        // ... and reported when it is the only match.
-        let m = match_certificate([(&pb, None), (&pa, Some(&expired))], &cred_a, T0, T0);
-        assert!(matches!(m, CertificateMatch::Expired { index: 1, .. }));
-        // Right name, wrong root: UntrustedRoot; no name: NameMismatch; expired cert: Expired.
-        let wrong_root = peer_of(&b, "a.example.com");
-        assert_eq!(
-            match_certificate([(&pb, None), (&wrong_root, None)], &cred_a, T0, T0),
-            CertificateMatch::Refused(CertError::UntrustedRoot)
-        );
-        assert_eq!(
-            match_certificate([(&pb, None)], &cred_a, T0, T0),
-            CertificateMatch::Refused(CertError::NameMismatch)
-        );
-        assert_eq!(
-            match_certificate(
-                [(&pb, None), (&pa, None)],
+        #[test]
+        fn certificate_matching_rule() {
+            let a = pki(20, "a.example.com");
+            let b = pki(30, "b.example.com");
+            let cred_a = a.sent();
+            let expired = AssociationConfig::builder()
+                .other_entity_identifier("/id-x")
+                .association_configuration_expiry(T0)
+                .build()
+                .unwrap();
+            let usable = assoc("/id-a");
+            let pa = peer_of(&a, "a.example.com");
+            let pb = peer_of(&b, "b.example.com");
+            // Configuration order: the first usable match wins.
+            let m = match_certificate(
+                [(&pb, Some(&usable)), (&pa, Some(&usable)), (&pa, None)],
                 &cred_a,
-                UnixTime(T0.0 + 5000),
-                T0
-            ),
-            CertificateMatch::Refused(CertError::Expired)
-        );
-        assert_eq!(
-            match_certificate(core::iter::empty(), &cred_a, T0, T0),
-            CertificateMatch::Refused(CertError::UntrustedRoot)
-        );
-    }
+                T0,
+                T0,
+            );
+            assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
+            // An expired configuration is skipped for a later usable one ...
+            let m = match_certificate([(&pa, Some(&expired)), (&pa, None)], &cred_a, T0, T0);
+            assert!(matches!(m, CertificateMatch::Matched { index: 1, .. }));
+            // ... and reported when it is the only match.
+            let m = match_certificate([(&pb, None), (&pa, Some(&expired))], &cred_a, T0, T0);
+            assert!(matches!(m, CertificateMatch::Expired { index: 1, .. }));
+            // Right name, wrong root: UntrustedRoot; no name: NameMismatch; expired cert: Expired.
+            let wrong_root = peer_of(&b, "a.example.com");
+            assert_eq!(
+                match_certificate([(&pb, None), (&wrong_root, None)], &cred_a, T0, T0),
+                CertificateMatch::Refused(CertError::UntrustedRoot)
+            );
+            assert_eq!(
+                match_certificate([(&pb, None)], &cred_a, T0, T0),
+                CertificateMatch::Refused(CertError::NameMismatch)
+            );
+            assert_eq!(
+                match_certificate(
+                    [(&pb, None), (&pa, None)],
+                    &cred_a,
+                    UnixTime(T0.0 + 5000),
+                    T0
+                ),
+                CertificateMatch::Refused(CertError::Expired)
+            );
+            assert_eq!(
+                match_certificate(core::iter::empty(), &cred_a, T0, T0),
+                CertificateMatch::Refused(CertError::UntrustedRoot)
+            );
+        }
 
-    #[test]
-    fn end_point_certificate_rules() {
-        let a = pki(40, "a.example.com");
-        let ca = |other: &str, this: Option<&str>| {
-            CertificateAssociation::new(peer_of(&a, "a.example.com"), this, assoc(other)).unwrap()
-        };
-        let own = CertificateCredential::raw_public_key(SigningKey::from_bytes(&[5; 32]).unwrap());
-        // Without the credential.
-        assert_eq!(
-            EndPointConfig::builder(Domain::Infrastructure)
+        #[test]
+        fn end_point_certificate_rules() {
+            let a = pki(40, "a.example.com");
+            let ca = |other: &str, this: Option<&str>| {
+                CertificateAssociation::new(peer_of(&a, "a.example.com"), this, assoc(other))
+                    .unwrap()
+            };
+            let own =
+                CertificateCredential::raw_public_key(SigningKey::from_bytes(&[5; 32]).unwrap());
+            // Without the credential.
+            assert_eq!(
+                EndPointConfig::builder(Domain::Infrastructure)
+                    .certificate_association(ca("/id-a", None))
+                    .build()
+                    .unwrap_err(),
+                ParameterError::Missing {
+                    name: param::THIS_ENTITY_PRIVATE_KEY
+                }
+            );
+            // Field domain needs thisEntityIdentifier.
+            assert_eq!(
+                EndPointConfig::builder(Domain::Field)
+                    .certificate(own.clone())
+                    .certificate_association(ca("/id-a", None))
+                    .build()
+                    .unwrap_err(),
+                ParameterError::Missing {
+                    name: param::THIS_ENTITY_IDENTIFIER
+                }
+            );
+            // Same name and root twice.
+            assert_eq!(
+                EndPointConfig::builder(Domain::Infrastructure)
+                    .certificate(own.clone())
+                    .certificate_association(ca("/id-a", None))
+                    .certificate_association(ca("/id-b", None))
+                    .build()
+                    .unwrap_err(),
+                invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
+            );
+            let c = EndPointConfig::builder(Domain::Infrastructure)
+                .certificate(own)
                 .certificate_association(ca("/id-a", None))
                 .build()
-                .unwrap_err(),
-            ParameterError::Missing {
-                name: param::THIS_ENTITY_PRIVATE_KEY
-            }
-        );
-        // Field domain needs thisEntityIdentifier.
-        assert_eq!(
-            EndPointConfig::builder(Domain::Field)
-                .certificate(own.clone())
-                .certificate_association(ca("/id-a", None))
-                .build()
-                .unwrap_err(),
-            ParameterError::Missing {
-                name: param::THIS_ENTITY_IDENTIFIER
-            }
-        );
-        // Same name and root twice.
-        assert_eq!(
-            EndPointConfig::builder(Domain::Infrastructure)
-                .certificate(own.clone())
-                .certificate_association(ca("/id-a", None))
-                .certificate_association(ca("/id-b", None))
-                .build()
-                .unwrap_err(),
-            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
-        );
-        let c = EndPointConfig::builder(Domain::Infrastructure)
-            .certificate(own)
-            .certificate_association(ca("/id-a", None))
-            .build()
-            .unwrap();
-        let m = c.match_certificate_association(&a.sent(), T0, T0);
-        assert!(matches!(m, CertificateMatch::Matched { index: 0, .. }));
-        assert!(c
-            .certificate_association_with(&EntityId::new("/id-a").unwrap())
-            .is_some());
-    }
+                .unwrap();
+            let m = c.match_certificate_association(&a.sent(), T0, T0);
+            assert!(matches!(m, CertificateMatch::Matched { index: 0, .. }));
+            assert!(c
+                .certificate_association_with(&EntityId::new("/id-a").unwrap())
+                .is_some());
+        }
 
-    #[test]
-    fn mef_certificate_enrolees() {
-        let a = pki(50, "dev1.example.com");
-        let ins = BootstrapInstruction::new("maf.example.com", "/id-mn-e").unwrap();
-        let psk = MefEnrolee::new(
-            BootstrapCredential::new("d@mef.example.com", &K).unwrap(),
-            ins.clone(),
-        );
-        let cert = MefEnrolee::certificate(peer_of(&a, "dev1.example.com"), ins.clone());
-        assert_eq!(
-            MefConfig::new("mef.example.com", vec![cert.clone()]).unwrap_err(),
-            ParameterError::Missing {
-                name: param::THIS_ENTITY_PRIVATE_KEY
-            }
-        );
-        let own = CertificateCredential::raw_public_key(SigningKey::from_bytes(&[6; 32]).unwrap());
-        assert_eq!(
-            MefConfig::with_certificate(
-                "mef.example.com",
-                vec![cert.clone(), cert.clone()],
-                Some(own.clone())
+        #[test]
+        fn mef_certificate_enrolees() {
+            let a = pki(50, "dev1.example.com");
+            let ins = BootstrapInstruction::new("maf.example.com", "/id-mn-e").unwrap();
+            let psk = MefEnrolee::new(
+                BootstrapCredential::new("d@mef.example.com", &K).unwrap(),
+                ins.clone(),
+            );
+            let cert = MefEnrolee::certificate(peer_of(&a, "dev1.example.com"), ins.clone());
+            assert_eq!(
+                MefConfig::new("mef.example.com", vec![cert.clone()]).unwrap_err(),
+                ParameterError::Missing {
+                    name: param::THIS_ENTITY_PRIVATE_KEY
+                }
+            );
+            let own =
+                CertificateCredential::raw_public_key(SigningKey::from_bytes(&[6; 32]).unwrap());
+            assert_eq!(
+                MefConfig::with_certificate(
+                    "mef.example.com",
+                    vec![cert.clone(), cert.clone()],
+                    Some(own.clone())
+                )
+                .unwrap_err(),
+                invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
+            );
+            let m =
+                MefConfig::with_certificate("mef.example.com", vec![psk, cert], Some(own)).unwrap();
+            // The index is into enrolees(), PSK entries included.
+            let found = m.match_certificate_enrolee(&a.sent(), T0);
+            assert!(matches!(found, CertificateMatch::Matched { index: 1, .. }));
+            assert!(m
+                .enrolee_by_kpm_id(&KeyId::parse(IdKind::Kpm, "d@mef.example.com").unwrap())
+                .is_some());
+            // Enrolee side: the MEF FQDN comes from the MEF's Certificate Name (or the URI host).
+            let b = EnroleeBootstrap::certificate(
+                CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
+                peer_of(&a, "mef.example.com"),
+                "coaps://other.example.com:5684",
+                ins.clone(),
             )
-            .unwrap_err(),
-            invalid(param::OTHER_ENTITY_CERTIFICATE_NAME, Reason::Duplicate)
-        );
-        let m = MefConfig::with_certificate("mef.example.com", vec![psk, cert], Some(own)).unwrap();
-        // The index is into enrolees(), PSK entries included.
-        let found = m.match_certificate_enrolee(&a.sent(), T0);
-        assert!(matches!(found, CertificateMatch::Matched { index: 1, .. }));
-        assert!(m
-            .enrolee_by_kpm_id(&KeyId::parse(IdKind::Kpm, "d@mef.example.com").unwrap())
-            .is_some());
-        // Enrolee side: the MEF FQDN comes from the MEF's Certificate Name (or the URI host).
-        let b = EnroleeBootstrap::certificate(
-            CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
-            peer_of(&a, "mef.example.com"),
-            "coaps://other.example.com:5684",
-            ins.clone(),
-        )
-        .unwrap();
-        assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
-        assert!(b.credential().is_none());
-        let ni = a.root.root_of_trust().unwrap().to_ni_uri();
-        let b = EnroleeBootstrap::certificate(
-            CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
-            CertificatePeer::new(&ni, &ni).unwrap(),
-            "https://mef.example.com:443",
-            ins,
-        )
-        .unwrap();
-        assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
+            .unwrap();
+            assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
+            assert!(b.credential().is_none());
+            let ni = a.root.root_of_trust().unwrap().to_ni_uri();
+            let b = EnroleeBootstrap::certificate(
+                CertificateCredential::raw_public_key(SigningKey::from_bytes(&[7; 32]).unwrap()),
+                CertificatePeer::new(&ni, &ni).unwrap(),
+                "https://mef.example.com:443",
+                ins,
+            )
+            .unwrap();
+            assert_eq!(b.mef_fqdn(), Some("mef.example.com"));
+        }
     }
 }

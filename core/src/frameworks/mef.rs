@@ -119,6 +119,7 @@ pub mod wire {
 #[derive(Clone)]
 pub struct PeerContext {
     psk_identity: Vec<u8>,
+    /// Set by `certificate_enrolee` only (feature `ecdhe`); `None` in a PSK-only build.
     certificate_enrolee: Option<usize>,
     exporter: Option<Zeroizing<[u8; EXPORTER_LEN]>>,
 }
@@ -138,6 +139,7 @@ impl PeerContext {
     /// certificate Enrolee at `index` of [`MefConfig::enrolees`] (Certificate-Based Security
     /// Bootstrap, draft 8.3.2.2: the Enrolee is identified by the verified certificate instead
     /// of a KpmID; see [`MefConfig::match_certificate_enrolee`]). No PSK identity.
+    #[cfg(feature = "ecdhe")]
     #[must_use]
     pub fn certificate_enrolee(index: usize) -> Self {
         Self {
@@ -581,7 +583,7 @@ impl MefServer {
                 .config
                 .enrolees()
                 .get(i)
-                .filter(|e| e.certificate_peer().is_some())
+                .filter(|e| is_certificate_enrolee(e))
                 .ok_or_else(|| {
                     ServerError::forbidden(
                         rid,
@@ -725,6 +727,18 @@ impl MefServer {
             retried: false,
         })))
     }
+}
+
+/// Whether `e` is a certificate Enrolee (8.3.2.2): never in a PSK-only build.
+#[cfg(feature = "ecdhe")]
+fn is_certificate_enrolee(e: &MefEnrolee) -> bool {
+    e.certificate_peer().is_some()
+}
+
+/// Whether `e` is a certificate Enrolee (8.3.2.2): never in a PSK-only build.
+#[cfg(not(feature = "ecdhe"))]
+fn is_certificate_enrolee(_: &MefEnrolee) -> bool {
+    false
 }
 
 fn derive_km(ke_id: &KeyId, maf_id: &str) -> StoreOp {
