@@ -120,3 +120,39 @@ fn fuzz_session_seeds_replay_to_the_end() {
         stale.join("\n  ")
     );
 }
+
+/// The `gba` client seeds of a whole Ub exchange (`client-exchange*`, `client-sync-failure`)
+/// replay to a bootstrap the UE accepts (the BSF's Authentication-Info verified); if the core's
+/// Ub messages change they stop there and fuzzing starts shallow. Regenerate them then.
+#[test]
+fn fuzz_gba_seeds_reach_a_bootstrap() {
+    let mut reached = Vec::new();
+    let mut stale = Vec::new();
+    for (target, file) in inputs("fuzz/seeds") {
+        if target != "gba" {
+            continue;
+        }
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let data = std::fs::read(&file).unwrap();
+        let Some(n) = harness::gba_bootstraps(&data) else {
+            continue;
+        };
+        if name.starts_with("client-exchange") || name == "client-sync-failure" {
+            if n == 1 {
+                reached.push(name);
+            } else {
+                stale.push(name);
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale gba seeds (no bootstrap); regenerate with \
+         `cargo run --manifest-path fuzz/Cargo.toml --example gen_corpus`:\n  {}",
+        stale.join("\n  ")
+    );
+    assert!(
+        reached.len() >= 2,
+        "no gba seed reaches a bootstrap: {reached:?}"
+    );
+}

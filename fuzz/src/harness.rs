@@ -58,6 +58,8 @@ pub const TARGETS: &[&str] = &[
     "server_dtls_ecdhe",
     "client_dtls_ecdhe",
     "gba",
+    "zn",
+    "identifiers",
 ];
 
 /// The session targets: (name, DTLS?, server?, ECDHE-ECDSA?).
@@ -101,6 +103,8 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "server_dtls_ecdhe" => server_dtls_ecdhe(data),
         "client_dtls_ecdhe" => client_dtls_ecdhe(data),
         "gba" => gba(data),
+        "zn" => zn(data),
+        "identifiers" => identifiers(data),
         _ => return false,
     }
     true
@@ -1387,34 +1391,36 @@ fn insert_cookie(dgram: &[u8], cookie: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The MEF/MAF wire binding: HTTP requests and responses and every JSON body type (on the input
-/// itself and on the body of a decoded request or response). Whatever decodes re-encodes, and
-/// the re-encoding decodes to the same message; nothing panics.
+/// itself and on the body of a decoded request or response). Whatever decodes re-encodes (always:
+/// the decoder refuses the header values the encoder refuses), and the re-encoding decodes to
+/// the same message; nothing panics.
 pub fn binding(data: &[u8]) {
     use m2msec::frameworks::binding::*;
     binding_bodies(data);
     if let Ok(Some((req, used))) = Request::decode(data) {
         binding_bodies(&req.body);
         assert!(used <= data.len());
+        // Strict: the decoder refuses what the encoder would refuse.
         let mut wire = Vec::new();
-        if req.encode(&mut wire).is_ok() {
-            let (again, n) = Request::decode(&wire)
-                .expect("re-encoded request decodes")
-                .expect("complete");
-            assert_eq!(n, wire.len());
-            assert_eq!(again, req);
-        }
+        req.encode(&mut wire).expect("a decoded request re-encodes");
+        let (again, n) = Request::decode(&wire)
+            .expect("re-encoded request decodes")
+            .expect("complete");
+        assert_eq!(n, wire.len());
+        assert_eq!(again, req);
         let _ = black_box(Route::of(req.method, &req.path));
     }
     if let Ok(Some((resp, used))) = Response::decode(data) {
         binding_bodies(&resp.body);
         assert!(used <= data.len());
         let mut wire = Vec::new();
-        if resp.encode(&mut wire).is_ok() {
-            let (again, _) = Response::decode(&wire)
-                .expect("re-encoded response decodes")
-                .expect("complete");
-            assert_eq!(again, resp);
-        }
+        resp.encode(&mut wire)
+            .expect("a decoded response re-encodes");
+        let (again, n) = Response::decode(&wire)
+            .expect("re-encoded response decodes")
+            .expect("complete");
+        assert_eq!(n, wire.len());
+        assert_eq!(again, resp);
     }
 }
 
@@ -1790,9 +1796,10 @@ fn signature_checks(sig: &[u8], message: &[u8]) {
 // gba
 
 use m2msec::gba::digest::{
-    base64_decode, base64_encode, digest_response, split_nonce, BootstrappingInfo, Challenge,
-    Credentials, DigestError, DigestInput, PendingChallenge, Qop, UbClient, UbRequest, UbResponse,
-    UsimChallenge, UsimOutcome, Verdict, MAX_CHALLENGES, MAX_HEADER_VALUE,
+    base64_decode, base64_encode, digest_response, split_nonce, AuthenticationInfo,
+    BootstrappingInfo, Challenge, Credentials, DigestError, DigestInput, PendingChallenge, Qop,
+    UbClient, UbRequest, UbResponse, UsimChallenge, UsimOutcome, Verdict, MAX_CHALLENGES,
+    MAX_HEADER_VALUE,
 };
 use m2msec::gba::kdf::{ks_naf, parse_psk_identity, psk_identity, BTid, GbaPrefix, NafId};
 use m2msec::gba::usim::{generate_vector, AmfPolicy, SqnProfile, Usim, UsimFailure};
@@ -1864,8 +1871,13 @@ pub const GBA_NAF_ID: u8 = 7;
 pub const GBA_VERIFY: u8 = 8;
 /// `gba` selector: a `UbClient` driven by ops (see [`gba_client`]).
 pub const GBA_CLIENT: u8 = 9;
+/// `gba` selector: `AuthenticationInfo::parse`.
+pub const GBA_AUTH_INFO: u8 = 10;
+/// How many `gba` selectors there are (the selector byte is taken modulo this).
+pub const GBA_SELECTORS: u8 = 11;
 
-/// `gba`: input = selector byte || body; `selector % 10` picks one of the `GBA_*` parsers.
+/// `gba`: input = selector byte || body; `selector % GBA_SELECTORS` picks one of the `GBA_*`
+/// parsers.
 /// Whatever parses re-formats and parses back equal (unless the re-formatted text exceeds the
 /// parser's size limit); `verify` agrees with a reference model and never says `Verified`
 /// without the response computed from XRES; the `UbClient` keeps its state machine.
@@ -1874,7 +1886,7 @@ pub fn gba(data: &[u8]) {
         return;
     };
     let text = std::str::from_utf8(body).ok();
-    match sel % 10 {
+    match sel % GBA_SELECTORS {
         GBA_CHALLENGE => {
             if let Some(c) = text.and_then(|t| Challenge::parse(t).ok()) {
                 gba_challenge_round_trip(&c);
@@ -1916,7 +1928,12 @@ pub fn gba(data: &[u8]) {
                 gba_verify(&gba_pending(), &c);
             }
         }
-        _ => gba_client(body),
+        GBA_CLIENT => {
+            gba_client(body);
+        }
+        _ => {
+            gba_auth_info(body);
+        }
     }
 }
 
@@ -2027,6 +2044,34 @@ fn gba_ub_response(body: &[u8]) -> Option<UbResponse> {
                 e == DigestError::TooLong,
                 "re-encoded UbResponse does not decode: {e:?}"
             ),
+        }
+    }
+    // The client's view of the same bytes: a 200's Authentication-Info (and the raw body).
+    let reply = UbResponse::decode_reply(body)
+        .expect("decode_reply agrees with decode")
+        .expect("complete");
+    assert_eq!(reply.response, resp);
+    assert_eq!(reply.used, used);
+    assert!(reply.body.len() <= used);
+    if let Some(a) = &reply.authentication_info {
+        assert!(matches!(resp, UbResponse::Bootstrapped(_)));
+        if let Ok(h) = a.to_header() {
+            assert_eq!(gba_auth_info(h.as_bytes()).as_ref(), Some(a));
+        }
+        let mut wire = Vec::new();
+        if resp.encode_with(Some(a), &mut wire).is_ok() {
+            match UbResponse::decode_reply(&wire) {
+                Ok(Some(again)) => {
+                    assert_eq!(again.response, resp, "UbResponse round trip");
+                    assert_eq!(again.authentication_info.as_ref(), Some(a));
+                    assert_eq!(again.used, wire.len());
+                }
+                Ok(None) => panic!("re-encoded 200 incomplete"),
+                Err(e) => assert!(
+                    e == DigestError::TooLong,
+                    "re-encoded 200 does not decode: {e:?}"
+                ),
+            }
         }
     }
     Some(resp)
@@ -2145,27 +2190,238 @@ fn gba_chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
 
 /// `gba` client op: `UbClient::start`.
 pub const GBA_OP_START: u8 = 0;
-/// `gba` client op: `len (u16 BE) || an HTTP response` through `UbResponse::decode`; a 401's
-/// challenge goes to `on_challenge`, a 200's body (re-formatted) to `on_bootstrapping_info`.
+/// `gba` client op: `len (u16 BE) || an HTTP response` through `UbResponse::decode_reply`; a
+/// 401's challenge goes to `on_challenge`, a 200's `Authentication-Info` and body (as received)
+/// to `on_bootstrapped`.
 pub const GBA_OP_RESPONSE: u8 = 1;
 /// `gba` client op: `m` then `answer`: `m % 3` = 0 the USIM of set 1 on the last challenge,
 /// 1 a MAC failure, 2 a sync failure with AUTS `[m; 14]`; cnonce `[m; 16]`.
 pub const GBA_OP_ANSWER: u8 = 2;
-/// `gba` client op: `len (u16 BE) || XML` to `on_bootstrapping_info`.
+/// `gba` client op: `len (u16 BE) || XML` to `on_bootstrapping_info` (a 200 without
+/// `Authentication-Info`: always refused).
 pub const GBA_OP_INFO: u8 = 3;
+/// `gba` client op: `m` then `len (u16 BE) || body`: the BSF's 200 for the last RES answered.
+/// Its `Authentication-Info` is the BSF's ([`PendingChallenge::authentication_info`] when the
+/// challenge answered is [`gba_pending`] or [`gba_pending_fresh`], else the reference model's)
+/// over the body, then altered as `m % 8` says ([`GBA_TAMPER_NONE`] ...). With `m & 0x80` and a
+/// body that parses, the 200 goes through HTTP (`UbResponse::encode_with`, `decode_reply`; the
+/// body is then `BootstrappingInfo::to_xml` of the parsed one), else straight to
+/// `on_bootstrapped`.
+pub const GBA_OP_BSF_OK: u8 = 4;
+/// `gba` client op: `len (u16 BE) || an Authentication-Info value` then `len (u16 BE) || body`:
+/// the parsed value (a fuzzed `rspauth`) and the body to `on_bootstrapped`.
+pub const GBA_OP_AUTH_INFO: u8 = 5;
+/// How many client ops there are (the tag is taken modulo this).
+pub const GBA_OPS: u8 = 6;
 
-/// The `GBA_CLIENT` body: ops (`GBA_OP_*`, the tag `% 4`) on a `UbClient` for [`GBA_IMPI`] at
-/// [`GBA_BSF`] with the USIM of set 1. Answers to the fixed challenge are checked by `verify`:
-/// RES → `Verified`, MAC failure → `NetworkAuthFailed`, sync failure → `Resync`.
-pub fn gba_client(mut data: &[u8]) {
-    let pending = gba_pending();
-    let fixed = pending.challenge();
+/// [`GBA_OP_BSF_OK`] alteration (`m % 8`): none, the BSF's value as computed.
+pub const GBA_TAMPER_NONE: u8 = 0;
+/// [`GBA_OP_BSF_OK`] alteration: one hex digit of `rspauth` changed (the digit `(m >> 3) % 32`).
+pub const GBA_TAMPER_RSPAUTH: u8 = 1;
+/// [`GBA_OP_BSF_OK`] alteration: no `Authentication-Info` at all.
+pub const GBA_TAMPER_ABSENT: u8 = 2;
+/// [`GBA_OP_BSF_OK`] alteration: `qop`, `nc` and `cnonce` dropped.
+pub const GBA_TAMPER_NO_QOP: u8 = 3;
+/// [`GBA_OP_BSF_OK`] alteration: `nc` 2.
+pub const GBA_TAMPER_NC: u8 = 4;
+/// [`GBA_OP_BSF_OK`] alteration: another `cnonce`.
+pub const GBA_TAMPER_CNONCE: u8 = 5;
+/// [`GBA_OP_BSF_OK`] alteration: the other `qop` (`auth` for `auth-int` and back).
+pub const GBA_TAMPER_QOP: u8 = 6;
+/// [`GBA_OP_BSF_OK`] alteration: a `nextnonce` added (not used on Ub: still accepted).
+pub const GBA_TAMPER_NEXTNONCE: u8 = 7;
+
+/// The RAND of the challenge after a resynchronisation ([`gba_pending_fresh`]).
+pub const GBA_FRESH_RAND: [u8; 16] = [0x5a; 16];
+/// Its SQN: above set 1's, so the USIM of [`gba_usim`] accepts it after set 1.
+pub const GBA_FRESH_SQN: [u8; 6] = [0xff, 0x9b, 0xb4, 0xd0, 0xb6, 0x27];
+/// Its `opaque`.
+pub const GBA_FRESH_OPAQUE: &str = "5ccc069c403ebaf9f0171e9517f40e41";
+
+/// The challenge a BSF sends after a resynchronisation: set 1's K and OPc with
+/// [`GBA_FRESH_SQN`], [`GBA_FRESH_RAND`] and [`GBA_FRESH_OPAQUE`].
+pub fn gba_pending_fresh() -> PendingChallenge {
+    let v = generate_vector(&GBA_K, &GBA_OPC, &GBA_FRESH_SQN, &GBA_AMF, &GBA_FRESH_RAND);
+    PendingChallenge::new(GBA_NONCE_KEY, GBA_IMPI, GBA_BSF, v)
+        .and_then(|p| p.with_opaque(GBA_FRESH_OPAQUE))
+        .expect("valid challenge")
+}
+
+/// The last RES answer, as the harness saw it.
+struct GbaSent {
+    /// The credentials sent.
+    creds: Credentials,
+    /// RES.
+    res: Vec<u8>,
+    /// RAND of the challenge answered.
+    rand: [u8; 16],
+    /// The BSF's pending challenge, when the challenge answered is one the harness knows.
+    pending: Option<PendingChallenge>,
+}
+
+/// The reference `rspauth` (RFC 2617 3.2.3): the Digest of the request's parameters with an
+/// empty method and, for `auth-int`, the hash of the 200's `body`.
+fn gba_model_rspauth(creds: &Credentials, res: &[u8], body: &[u8]) -> String {
+    let qop = match (creds.qop, creds.nc, creds.cnonce.as_deref()) {
+        (Some(q), Some(nc), Some(cn)) => Some((q, nc, cn)),
+        _ => None,
+    };
+    digest_response(&DigestInput {
+        username: &creds.username,
+        realm: &creds.realm,
+        password: res,
+        method: "",
+        uri: &creds.uri,
+        nonce: &creds.nonce,
+        qop,
+        body,
+    })
+}
+
+/// The `Authentication-Info` the BSF sends with `body` for the answer `sent`: the BSF's own
+/// computation when the harness knows the challenge (checked against the model), else the
+/// model's.
+fn gba_bsf_auth_info(sent: &GbaSent, body: &[u8]) -> AuthenticationInfo {
+    let rspauth = gba_model_rspauth(&sent.creds, &sent.res, body);
+    if let Some(p) = &sent.pending {
+        let a = p
+            .authentication_info("GET", GBA_URI, b"", &sent.creds, body)
+            .expect("a verified answer gets an Authentication-Info");
+        assert_eq!(a.rspauth, rspauth, "the BSF's rspauth is not the model's");
+        assert_eq!(
+            (a.qop, a.nc, a.cnonce.as_deref()),
+            (sent.creds.qop, sent.creds.nc, sent.creds.cnonce.as_deref()),
+            "the BSF does not echo the request's qop, nc, cnonce"
+        );
+        return a;
+    }
+    AuthenticationInfo {
+        qop: sent.creds.qop,
+        rspauth,
+        cnonce: sent.creds.cnonce.clone(),
+        nc: sent.creds.nc,
+        nextnonce: None,
+    }
+}
+
+/// `a` altered as `m % 8` says (`GBA_TAMPER_*`); `None` for [`GBA_TAMPER_ABSENT`].
+fn gba_tamper(mut a: AuthenticationInfo, m: u8) -> Option<AuthenticationInfo> {
+    match m % 8 {
+        GBA_TAMPER_RSPAUTH => {
+            let i = usize::from(m >> 3) % 32;
+            let mut digits: Vec<u8> = a.rspauth.into_bytes();
+            if let Some(d) = digits.get_mut(i) {
+                *d = if *d == b'f' {
+                    b'0'
+                } else if *d == b'9' {
+                    b'a'
+                } else {
+                    *d + 1
+                };
+            }
+            a.rspauth = String::from_utf8(digits).expect("hex digits");
+        }
+        GBA_TAMPER_ABSENT => return None,
+        GBA_TAMPER_NO_QOP => {
+            a.qop = None;
+            a.nc = None;
+            a.cnonce = None;
+        }
+        GBA_TAMPER_NC => a.nc = a.nc.map(|n| n.wrapping_add(1)),
+        GBA_TAMPER_CNONCE => {
+            a.cnonce = a.cnonce.map(|c| format!("{c}0"));
+        }
+        GBA_TAMPER_QOP => {
+            a.qop = a.qop.map(|q| match q {
+                Qop::AuthInt => Qop::Auth,
+                Qop::Auth => Qop::AuthInt,
+            });
+        }
+        GBA_TAMPER_NEXTNONCE => a.nextnonce = Some("bmV4dA==".into()),
+        _ => {}
+    }
+    Some(a)
+}
+
+/// The harness's view of the client.
+struct GbaClientRun {
+    client: UbClient,
+    /// The run is over (MAC failure, a 200 accepted, or an `rspauth` refused).
+    done: bool,
+    /// The last RES answer, while the client waits for the 200.
+    sent: Option<GbaSent>,
+    /// 200s accepted.
+    bootstrapped: u32,
+}
+
+impl GbaClientRun {
+    /// `on_bootstrapped(auth, body)`, checked against the model: refused out of sequence;
+    /// without `Authentication-Info` `MissingRspauth`; unless the echoed `qop`/`nc`/`cnonce`
+    /// are the request's and `rspauth` is the model's, `BadRspauth` (both end the run); else
+    /// the body's `BootstrappingInfo` if its B-TID carries the RAND answered.
+    fn bootstrapped(&mut self, auth: Option<&AuthenticationInfo>, body: &[u8]) {
+        let r = self.client.on_bootstrapped(auth, body);
+        let Some(sent) = self.sent.as_ref().filter(|_| !self.done) else {
+            assert!(
+                matches!(r, Err(DigestError::State(_))),
+                "{r:?} without a RES answered"
+            );
+            return;
+        };
+        let want = match auth {
+            None => Err(DigestError::MissingRspauth),
+            Some(a) => {
+                let c = &sent.creds;
+                let echoed = match c.qop {
+                    Some(q) => a.qop == Some(q) && a.nc == c.nc && a.cnonce == c.cnonce,
+                    None => a.qop.is_none() && a.nc.is_none() && a.cnonce.is_none(),
+                };
+                if !echoed || a.rspauth != gba_model_rspauth(c, &sent.res, body) {
+                    Err(DigestError::BadRspauth)
+                } else {
+                    BootstrappingInfo::from_xml(body).and_then(|info| {
+                        let rand = BTid::parse(&info.btid).ok().and_then(|b| b.rand());
+                        if rand == Some(sent.rand) {
+                            Ok(info)
+                        } else {
+                            Err(DigestError::BadValue("btid"))
+                        }
+                    })
+                }
+            }
+        };
+        assert_eq!(r, want, "on_bootstrapped disagrees with the model");
+        if matches!(
+            r,
+            Ok(_) | Err(DigestError::MissingRspauth | DigestError::BadRspauth)
+        ) {
+            self.done = true;
+            self.sent = None;
+        }
+        if r.is_ok() {
+            self.bootstrapped += 1;
+            assert_eq!(self.bootstrapped, 1, "two 200s accepted in one run");
+        }
+    }
+}
+
+/// The `GBA_CLIENT` body: ops (`GBA_OP_*`, the tag `% GBA_OPS`) on a `UbClient` for
+/// [`GBA_IMPI`] at [`GBA_BSF`] with the USIM of set 1. Answers to the known challenges
+/// ([`gba_pending`], [`gba_pending_fresh`]) are checked by `verify`: RES → `Verified`, MAC
+/// failure → `NetworkAuthFailed`, sync failure → `Resync`; every 200 by the model of
+/// [`GbaClientRun::bootstrapped`]. Returns how many 200s the client accepted (0 or 1).
+pub fn gba_client(mut data: &[u8]) -> u32 {
+    let known = [gba_pending(), gba_pending_fresh()];
+    let fixed = known[0].challenge();
     let mut usim = gba_usim();
-    let mut client = UbClient::new(GBA_IMPI, GBA_BSF, GBA_URI).expect("valid client");
+    let mut run = GbaClientRun {
+        client: UbClient::new(GBA_IMPI, GBA_BSF, GBA_URI).expect("valid client"),
+        done: false,
+        sent: None,
+        bootstrapped: 0,
+    };
     let mut challenges = 0u8;
     let mut last: Option<(Challenge, UsimChallenge)> = None;
-    let mut answered_rand: Option<[u8; 16]> = None;
-    let mut done = false;
     let mut ops = 0;
     while let Some((&tag, rest)) = data.split_first() {
         data = rest;
@@ -2173,21 +2429,9 @@ pub fn gba_client(mut data: &[u8]) {
         if ops > 64 {
             break;
         }
-        let on_info = |client: &mut UbClient, body: &[u8], answered: Option<[u8; 16]>| {
-            let r = client.on_bootstrapping_info(body);
-            if let Ok(info) = &r {
-                let rand = BTid::parse(&info.btid).ok().and_then(|b| b.rand());
-                assert!(
-                    answered.is_some() && rand == answered,
-                    "B-TID {:?} accepted for {answered:?}",
-                    info.btid
-                );
-            }
-            r.is_ok()
-        };
-        match tag % 4 {
+        match tag % GBA_OPS {
             GBA_OP_START => {
-                if let Ok(c) = client.start() {
+                if let Ok(c) = run.client.start() {
                     assert_eq!(c, Credentials::initial(GBA_IMPI, GBA_BSF, GBA_URI));
                     assert!(c.is_initial());
                     gba_credentials_round_trip(&c);
@@ -2195,25 +2439,28 @@ pub fn gba_client(mut data: &[u8]) {
             }
             GBA_OP_RESPONSE => {
                 let chunk = gba_chunk(&mut data);
-                match gba_ub_response(chunk) {
-                    Some(UbResponse::Unauthorized(c)) => {
-                        if let Ok(u) = client.on_challenge(&c) {
-                            assert!(!done, "a challenge accepted after the run ended");
+                if gba_ub_response(chunk).is_none() {
+                    continue;
+                }
+                let reply = UbResponse::decode_reply(chunk)
+                    .expect("decode_reply agrees with decode")
+                    .expect("complete");
+                match &reply.response {
+                    UbResponse::Unauthorized(c) => {
+                        if let Ok(u) = run.client.on_challenge(c) {
+                            assert!(!run.done, "a challenge accepted after the run ended");
+                            assert!(run.sent.is_none(), "a challenge accepted after a RES");
                             assert_eq!(split_nonce(&c.nonce).as_ref(), Ok(&u));
                             assert_eq!(c.realm, GBA_BSF);
                             challenges += 1;
                             assert!(challenges <= MAX_CHALLENGES, "too many challenges");
-                            answered_rand = None;
-                            last = Some((c, u));
+                            last = Some((c.clone(), u));
                         }
                     }
-                    Some(UbResponse::Bootstrapped(info)) => {
-                        let xml = info.to_xml().unwrap_or_default();
-                        if on_info(&mut client, xml.as_bytes(), answered_rand) {
-                            done = true;
-                        }
+                    UbResponse::Bootstrapped(_) => {
+                        run.bootstrapped(reply.authentication_info.as_ref(), reply.body);
                     }
-                    _ => {}
+                    UbResponse::Status(_) => {}
                 }
             }
             GBA_OP_ANSWER => {
@@ -2242,11 +2489,11 @@ pub fn gba_client(mut data: &[u8]) {
                     (None, Some(o)) => o,
                     (None, None) => unreachable!(),
                 };
-                let Ok(creds) = client.answer(outcome, &[m; 16], "GET", b"") else {
+                let Ok(creds) = run.client.answer(outcome, &[m; 16], "GET", b"") else {
                     continue;
                 };
                 let (c, u) = last.clone().expect("answered without a challenge");
-                assert!(!done, "answered after the run ended");
+                assert!(!run.done, "answered after the run ended");
                 assert_eq!(creds.username, GBA_IMPI);
                 assert_eq!(creds.realm, GBA_BSF);
                 assert_eq!(creds.uri, GBA_URI);
@@ -2255,33 +2502,732 @@ pub fn gba_client(mut data: &[u8]) {
                 gba_credentials_round_trip(&creds);
                 let parsed = Credentials::parse(&creds.to_header().expect("answer formats"))
                     .expect("answer parses");
-                if c == fixed {
-                    let v = gba_verify(&pending, &parsed);
+                assert_eq!(parsed, creds);
+                let pending = known.iter().find(|p| p.challenge() == c);
+                if let Some(p) = pending {
+                    let v = if c == fixed {
+                        gba_verify(p, &parsed)
+                    } else {
+                        p.verify("GET", GBA_URI, b"", &parsed)
+                    };
                     match outcome {
                         UsimOutcome::Res(_) => assert_eq!(v, Verdict::Verified),
                         UsimOutcome::MacFailure => assert_eq!(v, Verdict::NetworkAuthFailed),
                         UsimOutcome::SyncFailure { auts } => assert_eq!(
                             v,
                             Verdict::Resync {
-                                rand: GBA_RAND,
+                                rand: p.rand(),
                                 auts
                             }
                         ),
                     }
                 }
-                match outcome {
-                    UsimOutcome::Res(_) => answered_rand = Some(u.rand),
-                    UsimOutcome::MacFailure => done = true,
-                    UsimOutcome::SyncFailure { .. } => answered_rand = None,
-                }
+                run.sent = match outcome {
+                    UsimOutcome::Res(r) => Some(GbaSent {
+                        creds,
+                        res: r.to_vec(),
+                        rand: u.rand,
+                        pending: pending.cloned(),
+                    }),
+                    UsimOutcome::MacFailure => {
+                        run.done = true;
+                        None
+                    }
+                    UsimOutcome::SyncFailure { .. } => None,
+                };
                 last = None;
             }
-            _ => {
+            GBA_OP_INFO => {
                 let chunk = gba_chunk(&mut data);
-                if on_info(&mut client, chunk, answered_rand) {
-                    done = true;
+                let before = run.sent.is_some() && !run.done;
+                let r = run.client.on_bootstrapping_info(chunk);
+                if before {
+                    assert_eq!(r, Err(DigestError::MissingRspauth));
+                    run.done = true;
+                    run.sent = None;
+                } else {
+                    assert!(matches!(r, Err(DigestError::State(_))), "{r:?}");
+                }
+            }
+            GBA_OP_BSF_OK => {
+                let Some((&m, rest)) = data.split_first() else {
+                    break;
+                };
+                data = rest;
+                let mut body = gba_chunk(&mut data).to_vec();
+                let info = BootstrappingInfo::from_xml(&body).ok();
+                let http = m & 0x80 != 0 && info.is_some();
+                if http {
+                    let xml = info.as_ref().and_then(|i| i.to_xml().ok());
+                    body = xml.map(String::into_bytes).unwrap_or_default();
+                }
+                // Without a RES answered there is no BSF value: a well-formed stranger's.
+                let auth = match &run.sent {
+                    Some(sent) => gba_bsf_auth_info(sent, &body),
+                    None => AuthenticationInfo {
+                        qop: Some(Qop::AuthInt),
+                        rspauth: "0".repeat(32),
+                        cnonce: Some("0".repeat(32)),
+                        nc: Some(1),
+                        nextnonce: None,
+                    },
+                };
+                let auth = gba_tamper(auth, m);
+                match info.filter(|_| http) {
+                    Some(info) => {
+                        let resp = UbResponse::Bootstrapped(info);
+                        let mut wire = Vec::new();
+                        resp.encode_with(auth.as_ref(), &mut wire)
+                            .expect("a parsed BootstrappingInfo encodes");
+                        let reply = UbResponse::decode_reply(&wire)
+                            .expect("an encoded 200 decodes")
+                            .expect("complete");
+                        assert_eq!(reply.response, resp);
+                        assert_eq!(reply.authentication_info, auth);
+                        assert_eq!(reply.body, &body[..]);
+                        assert_eq!(reply.used, wire.len());
+                        run.bootstrapped(reply.authentication_info.as_ref(), reply.body);
+                    }
+                    None => run.bootstrapped(auth.as_ref(), &body),
+                }
+            }
+            _ => {
+                let header = gba_chunk(&mut data);
+                let body = gba_chunk(&mut data);
+                if let Some(a) = gba_auth_info(header) {
+                    run.bootstrapped(Some(&a), body);
                 }
             }
         }
+    }
+    run.bootstrapped
+}
+
+/// For a `gba` input that drives the client ([`GBA_CLIENT`]): how many 200s the client accepted
+/// (the seeds of a whole exchange must reach 1, else they went stale); `None` for other inputs.
+pub fn gba_bootstraps(data: &[u8]) -> Option<u32> {
+    match data.split_first() {
+        Some((&sel, body)) if sel % GBA_SELECTORS == GBA_CLIENT => Some(gba_client(body)),
+        _ => None,
+    }
+}
+
+/// `AuthenticationInfo::parse` of `header` (UTF-8): what parses formats (unless too long) and
+/// parses back equal.
+fn gba_auth_info(header: &[u8]) -> Option<AuthenticationInfo> {
+    let a = AuthenticationInfo::parse(std::str::from_utf8(header).ok()?).ok()?;
+    assert_eq!(a.rspauth.len(), 32);
+    assert_eq!(a.qop.is_some(), a.nc.is_some());
+    assert_eq!(a.qop.is_some(), a.cnonce.is_some());
+    match a.to_header() {
+        Ok(h) => {
+            assert!(h.len() <= MAX_HEADER_VALUE);
+            assert_eq!(
+                AuthenticationInfo::parse(&h).as_ref(),
+                Ok(&a),
+                "Authentication-Info round trip: {h:?}"
+            );
+        }
+        Err(DigestError::TooLong) => {}
+        Err(e) => panic!("a parsed Authentication-Info does not format: {e:?} {a:?}"),
+    }
+    Some(a)
+}
+
+// ---------------------------------------------------------------------------------------------
+// zn
+
+use m2msec::frameworks::binding::{Request as BindingRequest, Response as BindingResponse};
+use m2msec::gba::kdf::MAX_BTID_LEN;
+use m2msec::gba::zn::{
+    refusal, ZnError, ZnKey, ZnReply, ZnRequest, MAX_IMPI_LEN, MAX_LIFETIME, MAX_USS,
+};
+
+/// The time `zn` checks answers against: every valid lifetime is after it.
+pub const ZN_NOW: UnixTime = UnixTime(0);
+
+/// `zn`: the Zn message codec (`m2msec::gba::zn`). The input is tried four ways: as an HTTP
+/// request primitive (`Request::decode`, then `ZnRequest::from_request`), as an HTTP response
+/// primitive (`Response::decode`, then `ZnReply::from_response`), and as a bare request and
+/// answer JSON body. Whatever parses stays within the codec's bounds, re-encodes (through the
+/// binding's HTTP encoding too, with the header values received: the binding's decoder refuses
+/// what its encoder refuses) and re-parses to the same value.
+pub fn zn(data: &[u8]) {
+    use m2msec::frameworks::binding::{Rsc, MAX_BODY};
+    if let Ok(Some((req, used))) = BindingRequest::decode(data) {
+        assert!(used <= data.len());
+        if let Ok(z) = ZnRequest::from_request(&req) {
+            zn_request_round_trip(&z);
+            let again = z
+                .to_request(&req.origin, &req.request_id)
+                .expect("a parsed request re-encodes");
+            let back = zn_http_request(&again);
+            assert_eq!(back.origin, req.origin);
+            assert_eq!(back.request_id, req.request_id);
+            assert_eq!(ZnRequest::from_request(&back).as_ref(), Ok(&z));
+        }
+    }
+    if let Ok(Some((resp, used))) = BindingResponse::decode(data) {
+        assert!(used <= data.len());
+        match ZnReply::from_response(&resp, ZN_NOW) {
+            Ok(ZnReply::Key(k)) => {
+                assert_eq!(resp.rsc, Rsc::Ok);
+                let again = k
+                    .to_response(&resp.request_id)
+                    .expect("a parsed key re-encodes");
+                let again = zn_http_response(&again);
+                assert_eq!(again.request_id, resp.request_id);
+                assert_eq!(ZnReply::from_response(&again, ZN_NOW), Ok(ZnReply::Key(k)));
+            }
+            Ok(ZnReply::Refused {
+                rsc,
+                error,
+                parameter,
+            }) => {
+                assert_ne!(rsc, Rsc::Ok);
+                // A refusal with an ErrorBody re-encodes to the same refusal.
+                if let Some(e) = &error {
+                    let again = refusal(rsc, e, parameter.as_deref(), &resp.request_id);
+                    let again = zn_http_response(&again);
+                    assert_eq!(
+                        ZnReply::from_response(&again, ZN_NOW),
+                        Ok(ZnReply::Refused {
+                            rsc,
+                            error,
+                            parameter
+                        })
+                    );
+                }
+            }
+            Err(e) => assert!(resp.rsc == Rsc::Ok, "{e:?} for a refusal"),
+        }
+    }
+    if let Ok(z) = ZnRequest::from_body(data) {
+        assert!(data.len() <= MAX_BODY);
+        zn_request_round_trip(&z);
+    }
+    match ZnKey::from_body(data) {
+        Ok(k) => zn_key_round_trip(&k),
+        Err(ZnError::Expired) => panic!("a body alone is never expired"),
+        Err(_) => {}
+    }
+}
+
+/// `req` through the binding's HTTP encoding and back: it encodes, decodes whole and equal.
+fn zn_http_request(req: &BindingRequest) -> BindingRequest {
+    let mut wire = Vec::new();
+    req.encode(&mut wire).expect("a Zn request encodes");
+    let (back, n) = BindingRequest::decode(&wire)
+        .expect("re-encoded request decodes")
+        .expect("re-encoded request complete");
+    assert_eq!(n, wire.len());
+    assert_eq!(&back, req);
+    back
+}
+
+/// `resp` through the binding's HTTP encoding and back: it encodes, decodes whole and equal.
+fn zn_http_response(resp: &BindingResponse) -> BindingResponse {
+    let mut wire = Vec::new();
+    resp.encode(&mut wire).expect("a Zn response encodes");
+    let (back, n) = BindingResponse::decode(&wire)
+        .expect("re-encoded response decodes")
+        .expect("re-encoded response complete");
+    assert_eq!(n, wire.len());
+    assert_eq!(&back, resp);
+    back
+}
+
+fn zn_request_round_trip(z: &ZnRequest) {
+    assert!(z.btid.as_str().len() <= MAX_BTID_LEN);
+    assert_eq!(BTid::parse(z.btid.as_str()).as_ref(), Ok(&z.btid));
+    let body = z.to_body().expect("a parsed request re-encodes");
+    assert_eq!(
+        ZnRequest::from_body(&body).as_ref(),
+        Ok(z),
+        "ZnRequest round trip"
+    );
+}
+
+fn zn_key_round_trip(k: &ZnKey) {
+    assert!(!k.impi.is_empty() && k.impi.len() <= MAX_IMPI_LEN);
+    assert!(k.bootstrapping_time <= k.lifetime && k.lifetime.0 <= MAX_LIFETIME);
+    assert!(k.uss.len() <= MAX_USS);
+    let body = k.to_body().expect("a parsed key re-encodes");
+    let again = ZnKey::from_body(&body).expect("a re-encoded key parses");
+    assert_eq!(&again, k, "ZnKey round trip");
+    assert_eq!(again.key.expose(), k.key.expose());
+    // Either it is live at ZN_NOW, or its lifetime is ZN_NOW itself.
+    assert_eq!(k.is_live(ZN_NOW), k.lifetime > ZN_NOW);
+}
+
+// ---------------------------------------------------------------------------------------------
+// identifiers
+
+use m2msec::frameworks::config::{
+    BootstrapInstruction, CertificatePeer, EntityId, Fqdn, MefTransport, MefUri, MAX_ENTITY_ID_LEN,
+};
+use m2msec::frameworks::mef::MafEntry;
+use m2msec::keys::{
+    nfkc, IdKind, KeyId, RelativeId, MAX_FQDN_LEN, MAX_KEY_ID_LEN, MAX_RELATIVE_LEN,
+};
+use m2msec::messages::is_dns_name as dns_name;
+
+/// `identifiers` selector: `Fqdn::new`.
+pub const ID_FQDN: u8 = 0;
+/// `identifiers` selector: `EntityId::new`.
+pub const ID_ENTITY: u8 = 1;
+/// `identifiers` selector: `MefUri::parse`.
+pub const ID_MEF_URI: u8 = 2;
+/// `identifiers` selector: `KeyId::parse` and `parse_bytes` for every `IdKind`.
+pub const ID_KEY_ID: u8 = 3;
+/// `identifiers` selector: `RelativeId::from_hex`.
+pub const ID_RELATIVE: u8 = 4;
+/// `identifiers` selector: `RootOfTrust::from_str`.
+pub const ID_ROOT_OF_TRUST: u8 = 5;
+/// `identifiers` selector: `BTid::parse`, `parse_psk_identity`.
+pub const ID_BTID: u8 = 6;
+/// `identifiers` selector: `NafId::new` (the FQDN of a NAF_Id).
+pub const ID_NAF_FQDN: u8 = 7;
+/// `identifiers` selector: `CipherSuite::from_name`, `ZnFlavor::parse`, `nfkc`.
+pub const ID_NAMES: u8 = 8;
+/// `identifiers` selector: the constructors taking several of them, the fields separated by
+/// `\n`: `CertificatePeer::new` (name, Root of Trust), `MafEntry::new` (KpmID-form identity,
+/// MAF-ID, URI), `BootstrapInstruction::new` (MAF-ID, Enrolee-ID).
+pub const ID_CONFIG: u8 = 9;
+/// How many `identifiers` selectors there are (the first byte is taken modulo this).
+pub const ID_SELECTORS: u8 = 10;
+
+/// Every `IdKind`.
+pub const ID_KINDS: [IdKind; 5] = [
+    IdKind::Ke,
+    IdKind::Kc,
+    IdKind::Km,
+    IdKind::Kpsa,
+    IdKind::Kpm,
+];
+
+/// `identifiers`: the text parsers of configuration and key identifiers. Input = selector byte
+/// (`ID_*`, `% ID_SELECTORS`) || text. Nothing panics; whatever is accepted is within the
+/// documented bounds and is either kept as given or has a canonical text that parses to an equal
+/// value and is itself canonical; the case rules (an FQDN compares case-insensitively, a KeyId's
+/// relative part as its `IdKind` says, an EntityId exactly) agree with parsing the upper- and
+/// lower-cased text, and equal values hash equal. Parsers that share a rule agree on it.
+pub fn identifiers(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let sel = sel % ID_SELECTORS;
+    if sel == ID_KEY_ID {
+        // parse_bytes takes any bytes.
+        for kind in ID_KINDS {
+            let from_bytes = KeyId::parse_bytes(kind, body);
+            match std::str::from_utf8(body) {
+                Ok(t) => assert_eq!(
+                    from_bytes.as_ref().map(KeyId::as_str),
+                    KeyId::parse(kind, t).as_ref().map(KeyId::as_str),
+                    "parse_bytes and parse disagree"
+                ),
+                Err(_) => assert!(from_bytes.is_err(), "non-UTF-8 key id accepted"),
+            }
+        }
+    }
+    let Ok(t) = std::str::from_utf8(body) else {
+        return;
+    };
+    match sel {
+        ID_FQDN => id_fqdn(t),
+        ID_ENTITY => id_entity(t),
+        ID_MEF_URI => id_mef_uri(t),
+        ID_KEY_ID => id_key_id(t),
+        ID_RELATIVE => id_relative(t),
+        ID_ROOT_OF_TRUST => id_root_of_trust(t),
+        ID_BTID => {
+            gba_btid(t);
+            if let Ok(b) = BTid::parse(t) {
+                assert!(b.as_str().len() <= MAX_BTID_LEN);
+                assert!(b.bsf_fqdn().len() <= MAX_FQDN_LEN);
+            }
+        }
+        ID_NAF_FQDN => id_naf_fqdn(t),
+        ID_NAMES => id_names(t),
+        _ => id_config(t),
+    }
+}
+
+fn id_hash<T: std::hash::Hash>(v: &T) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(v)
+}
+
+fn id_fqdn(t: &str) {
+    let r = Fqdn::new(t);
+    // Fqdn is the SNI rule (is_dns_name), which a KeyId's FQDN part and a MefUri host share.
+    assert_eq!(
+        r.is_ok(),
+        dns_name(t),
+        "Fqdn and is_dns_name disagree on {t:?}"
+    );
+    assert_eq!(
+        r.is_ok(),
+        KeyId::parse(IdKind::Kpm, &format!("k@{t}")).is_ok(),
+        "Fqdn and KeyId's FQDN disagree on {t:?}"
+    );
+    if !t
+        .bytes()
+        .any(|b| matches!(b, b':' | b'/' | b'?' | b'#' | b'@' | b'['))
+    {
+        assert_eq!(
+            r.is_ok(),
+            MefUri::parse(&format!("coaps://{t}")).is_ok(),
+            "Fqdn and MefUri's host disagree on {t:?}"
+        );
+    }
+    for other in [t.to_ascii_uppercase(), t.to_ascii_lowercase()] {
+        let o = Fqdn::new(&other);
+        assert_eq!(o.is_ok(), r.is_ok(), "Fqdn is case-sensitive on {t:?}");
+        if let (Ok(a), Ok(b)) = (&r, &o) {
+            assert_eq!(a, b, "Fqdn compares case-sensitively");
+            assert_eq!(id_hash(a), id_hash(b), "Fqdn hash is case-sensitive");
+        }
+    }
+    let Ok(f) = r else {
+        return;
+    };
+    assert_eq!(f.as_str(), t, "Fqdn is kept as given");
+    assert_eq!(f.to_string(), t);
+    assert!(!t.is_empty() && t.len() <= MAX_FQDN_LEN);
+    assert_eq!(Fqdn::new(f.as_str()).as_ref(), Ok(&f));
+}
+
+fn id_entity(t: &str) {
+    let r = EntityId::new(t);
+    for other in [t.to_ascii_uppercase(), t.to_ascii_lowercase()] {
+        let o = EntityId::new(&other);
+        assert_eq!(
+            o.is_ok(),
+            r.is_ok(),
+            "EntityId validity depends on case: {t:?}"
+        );
+        if let (Ok(a), Ok(b)) = (&r, &o) {
+            // oneM2M identifiers are case-sensitive.
+            assert_eq!(a == b, other == t, "EntityId compares case-insensitively");
+        }
+    }
+    let Ok(e) = r else {
+        return;
+    };
+    assert_eq!(e.as_str(), t, "EntityId is kept as given");
+    assert_eq!(e.to_string(), t);
+    assert!(!t.is_empty() && t.len() <= MAX_ENTITY_ID_LEN);
+    assert!(t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/')));
+    assert!(!t.ends_with('/'), "an empty last segment");
+    assert!(!t.contains("///"), "an empty segment");
+    if let Some(abs) = t.strip_prefix("//") {
+        let sp = abs.split('/').next().unwrap_or("");
+        assert!(dns_name(sp), "absolute id without an SP-ID: {t:?}");
+    } else {
+        assert!(
+            !t.trim_start_matches('/').contains("//"),
+            "an empty segment"
+        );
+    }
+    assert_eq!(EntityId::new(e.as_str()).as_ref(), Ok(&e));
+    assert_eq!(
+        id_hash(&EntityId::new(t).expect("parses again")),
+        id_hash(&e)
+    );
+}
+
+fn id_mef_uri(t: &str) {
+    let r = MefUri::parse(t);
+    // The scheme compares case-insensitively; the rest is checked as given.
+    if let Some((scheme, rest)) = t.split_once("://") {
+        for s in [scheme.to_ascii_uppercase(), scheme.to_ascii_lowercase()] {
+            let o = MefUri::parse(&format!("{s}://{rest}"));
+            assert_eq!(
+                o.is_ok(),
+                r.is_ok(),
+                "MefUri validity depends on the scheme's case"
+            );
+            if let (Ok(a), Ok(b)) = (&r, &o) {
+                assert_eq!(
+                    (a.transport(), a.host(), a.port(), a.path()),
+                    (b.transport(), b.host(), b.port(), b.path())
+                );
+            }
+        }
+    }
+    let Ok(u) = r else {
+        return;
+    };
+    assert_eq!(u.as_str(), t, "MefUri is kept as given");
+    assert_eq!(u.to_string(), t);
+    assert_eq!(MefUri::parse(u.as_str()).as_ref(), Ok(&u));
+    assert!(dns_name(u.host()), "host {:?} is not a DNS name", u.host());
+    assert!(Fqdn::new(u.host()).is_ok());
+    assert_ne!(u.port(), 0);
+    assert!(u.path().is_empty() || u.path().starts_with(['/', '?']));
+    assert!(!t.contains(['#', '@']) && t.bytes().all(|b| b.is_ascii_graphic()));
+    // The text is scheme "://" host [":" port] path, the parts as reported.
+    let (scheme, rest) = t.split_once("://").expect("a scheme");
+    let default = match u.transport() {
+        MefTransport::Tls => {
+            assert!(scheme.eq_ignore_ascii_case("https"));
+            443
+        }
+        MefTransport::Dtls => {
+            assert!(scheme.eq_ignore_ascii_case("coaps"));
+            5684
+        }
+        _ => unreachable!("a transport the harness does not know"),
+    };
+    let authority = rest.strip_suffix(u.path()).expect("the path ends the text");
+    let after = authority
+        .strip_prefix(u.host())
+        .expect("the host starts the authority");
+    match after.strip_prefix(':') {
+        None => {
+            assert!(after.is_empty(), "{after:?} after the host");
+            assert_eq!(u.port(), default);
+        }
+        Some(p) => assert_eq!(p.parse::<u16>(), Ok(u.port())),
+    }
+}
+
+fn id_key_id(t: &str) {
+    let (rel, fqdn) = t.split_once('@').unwrap_or((t, ""));
+    let up = t.to_ascii_uppercase();
+    let low = t.to_ascii_lowercase();
+    // The FQDN part in upper case: equal for every kind (D2).
+    let fqdn_up = format!("{rel}@{}", fqdn.to_ascii_uppercase());
+    let parsed: Vec<_> = ID_KINDS.iter().map(|&k| KeyId::parse(k, t)).collect();
+    for (i, (&kind, r)) in ID_KINDS.iter().zip(&parsed).enumerate() {
+        for other in [&up, &low, &fqdn_up] {
+            let o = KeyId::parse(kind, other);
+            assert_eq!(
+                o.is_ok(),
+                r.is_ok(),
+                "{kind:?} validity depends on case: {t:?}"
+            );
+            if let (Ok(a), Ok(b)) = (r, &o) {
+                // Exact kinds keep the relative part as given: equal iff it is unchanged.
+                let same_rel = kind.relative_case_insensitive() || a.relative() == b.relative();
+                assert_eq!(
+                    a == b,
+                    same_rel,
+                    "{kind:?} comparison of {t:?} and {other:?}"
+                );
+                if a == b {
+                    assert_eq!(
+                        id_hash(a),
+                        id_hash(b),
+                        "{kind:?} equal but hash differently"
+                    );
+                }
+            }
+        }
+        let Ok(id) = r else {
+            continue;
+        };
+        assert_eq!(id.kind(), kind);
+        assert!(id.as_str().len() <= MAX_KEY_ID_LEN);
+        assert!(!id.relative().is_empty() && id.relative().len() <= MAX_RELATIVE_LEN);
+        assert!(id.fqdn().len() <= MAX_FQDN_LEN && dns_name(id.fqdn()));
+        assert_eq!(id.as_str(), format!("{}@{}", id.relative(), id.fqdn()));
+        assert_eq!(id.to_string(), id.as_str());
+        assert_eq!(id.as_bytes(), id.as_str().as_bytes());
+        // Canonical form: only a hexadecimal relative part changes (upper case).
+        assert_eq!(id.fqdn(), fqdn, "the FQDN is kept as given");
+        let hex = rel.len() == 32 && rel.bytes().all(|b| b.is_ascii_hexdigit());
+        if kind == IdKind::Ke {
+            assert!(hex, "a KeID without 32 hex digits: {t:?}");
+        }
+        if hex && matches!(kind, IdKind::Ke | IdKind::Kc) {
+            assert_eq!(id.relative(), rel.to_ascii_uppercase());
+        } else {
+            assert_eq!(id.as_str(), t, "{kind:?} not kept as given");
+        }
+        match id.relative_id() {
+            Some(r) => {
+                assert!(hex);
+                assert_eq!(r.to_hex(), rel.to_ascii_uppercase());
+            }
+            None => assert!(!hex),
+        }
+        // Idempotent: the canonical text parses to an equal, identical identifier.
+        let again = KeyId::parse(kind, id.as_str()).expect("the canonical text parses");
+        assert_eq!(&again, id);
+        assert_eq!(
+            again.as_str(),
+            id.as_str(),
+            "canonical text is not canonical"
+        );
+        assert_eq!(id_hash(&again), id_hash(id));
+        if let Some(r) = id
+            .relative_id()
+            .filter(|_| matches!(kind, IdKind::Ke | IdKind::Kc))
+        {
+            let built = KeyId::from_relative_bytes(kind, r.as_bytes(), id.fqdn())
+                .expect("the FQDN was accepted");
+            assert_eq!(
+                built.as_str(),
+                id.as_str(),
+                "from_relative_bytes is not canonical"
+            );
+        }
+        // Identifiers of different kinds are never equal.
+        for (j, other) in parsed.iter().enumerate() {
+            if let (true, Ok(o)) = (i != j, other) {
+                assert_ne!(id, o, "{kind:?} equal to {:?}", o.kind());
+            }
+        }
+    }
+}
+
+fn id_relative(t: &str) {
+    let hex = t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(r) = RelativeId::from_hex(t) else {
+        assert!(!hex, "32 hex digits refused: {t:?}");
+        return;
+    };
+    assert!(hex, "not 32 hex digits accepted: {t:?}");
+    assert_eq!(r.to_hex(), t.to_ascii_uppercase());
+    assert_eq!(r.to_string(), r.to_hex());
+    assert_eq!(RelativeId::from_hex(&r.to_hex()), Some(r));
+    assert_eq!(RelativeId::from_hex(&t.to_ascii_lowercase()), Some(r));
+    assert_eq!(RelativeId::from_bytes(*r.as_bytes()), r);
+}
+
+fn id_root_of_trust(t: &str) {
+    let r = RootOfTrust::from_str(t);
+    // Surrounding whitespace is ignored.
+    assert_eq!(RootOfTrust::from_str(&format!(" {t}\n")), r);
+    let Ok(rot) = r else {
+        return;
+    };
+    assert_eq!(rot.digest().len(), rot.hash().digest_len());
+    let canonical = rot.to_ni_uri();
+    assert!(canonical.starts_with("ni:///"));
+    assert_eq!(rot.to_string(), canonical);
+    let again = RootOfTrust::from_str(&canonical).expect("the canonical text parses");
+    assert_eq!(again, rot, "canonical text parses to another Root of Trust");
+    assert_eq!(
+        again.to_ni_uri(),
+        canonical,
+        "canonical text is not canonical"
+    );
+    assert_eq!(RootOfTrust::from_digest(rot.hash(), rot.digest()), Ok(rot));
+    let tt = t.trim();
+    if tt.len() == 64 && tt.bytes().all(|b| b.is_ascii_hexdigit()) {
+        assert_eq!(rot.hash(), RotHash::Sha256);
+        for other in [tt.to_ascii_uppercase(), tt.to_ascii_lowercase()] {
+            assert_eq!(RootOfTrust::from_str(&other), Ok(rot));
+        }
+    }
+    if rot.hash() == RotHash::Sha256 {
+        let hex: String = rot.digest().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(RootOfTrust::from_str(&hex), Ok(rot));
+    }
+}
+
+fn id_naf_fqdn(t: &str) {
+    let ua = [1, 0, 1, 0xc0, 0xa4];
+    let r = NafId::new(t, ua);
+    // A NAF_Id's FQDN and a B-TID's domain are the same rule.
+    assert_eq!(
+        r.is_ok(),
+        BTid::parse(&format!("AAAA@{t}")).is_ok(),
+        "NafId and BTid disagree on the host name {t:?}"
+    );
+    for other in [t.to_ascii_uppercase(), t.to_ascii_lowercase()] {
+        assert_eq!(NafId::new(&other, ua).is_ok(), r.is_ok());
+    }
+    let Ok(id) = r else {
+        return;
+    };
+    assert_eq!(id.fqdn(), t);
+    assert!(!t.is_empty() && t.len() <= MAX_FQDN_LEN);
+    assert_eq!(NafId::tls_psk(t, 0xc0a4).as_ref(), Ok(&id));
+    assert_eq!(id.to_bytes(), [t.as_bytes(), &ua[..]].concat());
+}
+
+fn id_names(t: &str) {
+    match CipherSuite::from_name(t) {
+        Some(c) => {
+            assert!(
+                t.eq_ignore_ascii_case(c.short_name()) || t.eq_ignore_ascii_case(c.iana_name())
+            );
+            assert_eq!(CipherSuite::from_name(c.short_name()), Some(c));
+            assert_eq!(CipherSuite::from_name(c.iana_name()), Some(c));
+            assert_eq!(CipherSuite::from_name(&c.to_string()), Some(c));
+            assert_eq!(CipherSuite::from_name(&t.to_ascii_uppercase()), Some(c));
+            assert_eq!(CipherSuite::from_code(c.code()), Some(c));
+        }
+        None => assert!(CipherSuite::every().iter().all(|c| {
+            !t.eq_ignore_ascii_case(c.short_name()) && !t.eq_ignore_ascii_case(c.iana_name())
+        })),
+    }
+    if let Some(f) = m2msec::gba::zn::ZnFlavor::parse(t) {
+        assert_eq!(f.as_str(), t);
+        assert_eq!(f.to_string(), t);
+    }
+    // NFKC (the identifier form of the TS-0003 10.3.2 / 10.3.3 derivations) is idempotent and
+    // leaves ASCII alone.
+    let n = nfkc(t);
+    if t.is_ascii() {
+        assert!(matches!(n, std::borrow::Cow::Borrowed(_)) && n == t);
+    }
+    assert_eq!(nfkc(&n), n, "NFKC is not idempotent on {t:?}");
+}
+
+fn id_config(t: &str) {
+    let mut f = t.splitn(3, '\n');
+    let a = f.next().unwrap_or("");
+    let b = f.next().unwrap_or("");
+    let c = f.next().unwrap_or("");
+    // CertificatePeer: the Root of Trust text is RootOfTrust's; the name is kept as given.
+    let p = CertificatePeer::new(a, b);
+    match RootOfTrust::from_str(b) {
+        Ok(rot) => assert_eq!(
+            p.as_ref().ok(),
+            CertificatePeer::with_root_of_trust(a, rot).as_ref().ok()
+        ),
+        Err(_) => assert!(p.is_err()),
+    }
+    if let Ok(p) = &p {
+        assert_eq!(p.certificate_name(), a);
+        assert!(!a.is_empty() && a.len() <= MAX_ENTITY_ID_LEN);
+        let again = CertificatePeer::new(a, &p.root_of_trust().to_string());
+        assert_eq!(
+            again.as_ref(),
+            Ok(p),
+            "CertificatePeer from its canonical Root of Trust"
+        );
+    }
+    // MafEntry: a KpmID-form identity, an FQDN and a bounded URI.
+    let e = MafEntry::new(a, b, c);
+    let uri_ok = !c.is_empty() && c.len() <= 512 && c.bytes().all(|x| (0x21..0x7f).contains(&x));
+    let id = KeyId::parse(IdKind::Kpm, a);
+    let maf = Fqdn::new(b);
+    assert_eq!(
+        e.is_ok(),
+        id.is_ok() && maf.is_ok() && uri_ok,
+        "MafEntry on {t:?}"
+    );
+    if let Ok(e) = &e {
+        assert_eq!(Ok(e.psk_identity()), id.as_ref());
+        assert_eq!(Ok(e.maf_id()), maf.as_ref());
+        assert_eq!(e.maf_uri(), c);
+        let again = MafEntry::new(e.psk_identity().as_str(), e.maf_id().as_str(), e.maf_uri());
+        assert_eq!(again.as_ref(), Ok(e), "MafEntry from its canonical texts");
+    }
+    // BootstrapInstruction: Fqdn and EntityId.
+    let bi = BootstrapInstruction::new(a, b);
+    assert_eq!(bi.is_ok(), Fqdn::new(a).is_ok() && EntityId::new(b).is_ok());
+    if let Ok(bi) = &bi {
+        assert_eq!(bi.maf_id().as_str(), a);
+        assert_eq!(bi.enrolee_id().as_str(), b);
     }
 }
