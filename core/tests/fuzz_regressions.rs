@@ -4,6 +4,14 @@
 //!
 //! A crash found by `cargo fuzz run <target>` becomes a regression test by copying its artifact
 //! to `fuzz/regressions/<target>/<short-name>` (see docs/testing.md).
+//!
+//! The harness uses the core's default features (as the fuzz crate builds it).
+#![cfg(all(
+    feature = "std",
+    feature = "binding",
+    feature = "ecdhe",
+    feature = "gba"
+))]
 
 use std::path::{Path, PathBuf};
 
