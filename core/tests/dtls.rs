@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use m2msec::dtls::{CookieListener, ListenerDecision, RetransmitConfig};
+use m2msec::enums::AlertDescription;
 use m2msec::{
     CipherSuite, ClientConfig, ClientPsk, Error, Event, Instant, Now, Output, Psk, ServerConfig,
     Session, Transport,
@@ -481,8 +482,8 @@ fn cookie_flood_creates_no_state() {
     );
 }
 
-/// A wrong key shows as silence over DTLS (undecryptable records are dropped): the overall
-/// handshake limit ends it even while retransmissions would go on.
+/// A peer that falls silent after its first flight: the overall handshake limit ends the
+/// handshake even while retransmissions would go on.
 #[test]
 fn handshake_limit_bounds_a_silent_failure() {
     let rt = RetransmitConfig {
@@ -491,7 +492,7 @@ fn handshake_limit_bounds_a_silent_failure() {
         max_retransmissions: 1000,
         handshake_timeout: Duration::from_millis(500),
     };
-    let psk = ClientPsk::new(ID, Psk::new(&[9; 16]).unwrap()).unwrap();
+    let psk = ClientPsk::new(ID, Psk::new(&KEY).unwrap()).unwrap();
     let ccfg = Arc::new(ClientConfig::builder(psk).retransmit(rt).build().unwrap());
     let mut c = Session::client(ccfg, Transport::dtls(), None, now(0), [1; 32]).unwrap();
     let mut s = Session::server(
@@ -503,18 +504,29 @@ fn handshake_limit_bounds_a_silent_failure() {
     .unwrap();
     let (mut cs, mut ss) = (Side::default(), Side::default());
     let mut t = 0;
+    // The server's first flight reaches the client; then the link dies, and the client's
+    // Finished flight is never answered.
+    let mut link_up = true;
     let err = loop {
-        // Exchange until both are quiet, then jump to the client's deadline.
         loop {
             let mut to_s = Vec::new();
             drain(&mut c, &mut cs, &mut to_s);
-            for d in &to_s {
-                s.handle_input(now(t), d).unwrap();
+            if link_up {
+                for d in &to_s {
+                    s.handle_input(now(t), d).unwrap();
+                }
             }
             let mut to_c = Vec::new();
             drain(&mut s, &mut ss, &mut to_c);
+            if !link_up {
+                to_c.clear();
+            }
             for d in &to_c {
                 c.handle_input(now(t), d).unwrap();
+            }
+            // The server's flight (up to ServerHelloDone) is through: the link dies.
+            if !to_c.is_empty() {
+                link_up = false;
             }
             if to_s.is_empty() && to_c.is_empty() {
                 break;
@@ -527,8 +539,52 @@ fn handshake_limit_bounds_a_silent_failure() {
     };
     assert_eq!(err, Error::HandshakeTimeout);
     assert!((500_000..600_000).contains(&t), "ended at {t} µs");
-    assert!(
-        s.stats().bad_mac >= 1,
-        "the server dropped the undecryptable Finished"
-    );
+}
+
+/// A wrong key over DTLS: the server cannot authenticate the client's Finished and ends the
+/// handshake with a fatal bad_record_mac alert (RFC 6347 4.1.2.7 allows it), so the client knows
+/// at once instead of retransmitting until its handshake timeout; no timer is involved.
+#[test]
+fn a_wrong_key_ends_with_bad_record_mac_on_both_sides() {
+    for suite in CipherSuite::ALL.iter().copied() {
+        let psk = ClientPsk::new(ID, Psk::new(&[9; 16]).unwrap()).unwrap();
+        let ccfg = Arc::new(ClientConfig::builder(psk).suites(&[suite]).build().unwrap());
+        let mut c = Session::client(ccfg, Transport::dtls(), None, now(0), [1; 32]).unwrap();
+        let mut s = Session::server(
+            server_cfg(CipherSuite::ALL, None),
+            Transport::dtls(),
+            now(0),
+            [2; 32],
+        )
+        .unwrap();
+        let (mut cs, mut ss) = (Side::default(), Side::default());
+        let (mut server_err, mut client_err) = (None, None);
+        for _ in 0..10 {
+            let mut to_s = Vec::new();
+            drain(&mut c, &mut cs, &mut to_s);
+            for d in &to_s {
+                if let Err(e) = s.handle_input(now(0), d) {
+                    server_err.get_or_insert(e);
+                }
+            }
+            let mut to_c = Vec::new();
+            drain(&mut s, &mut ss, &mut to_c);
+            for d in &to_c {
+                if let Err(e) = c.handle_input(now(0), d) {
+                    client_err.get_or_insert(e);
+                }
+            }
+            if to_s.is_empty() && to_c.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(server_err, Some(Error::BadRecordMac), "{suite:?}");
+        assert_eq!(s.stats().bad_mac, 1, "{suite:?}");
+        assert_eq!(
+            client_err,
+            Some(Error::AlertReceived(AlertDescription::BadRecordMac)),
+            "{suite:?}"
+        );
+        assert!(!c.is_connected() && !s.is_connected());
+    }
 }

@@ -2,7 +2,9 @@
 //! reassembled in order, flights retransmitted; one datagram out per `Transmit`.
 //!
 //! Records that fail to parse or authenticate, replays and records of an epoch we cannot read
-//! are dropped silently and counted (RFC 6347 4.1.2.7); handshake failures stay fatal.
+//! are dropped silently and counted (RFC 6347 4.1.2.7); handshake failures stay fatal, and so
+//! does a Finished that fails authentication during the handshake (a wrong key: bad_record_mac
+//! at once rather than silence until the handshake timeout).
 
 use core::ops::Range;
 
@@ -97,6 +99,7 @@ impl Session {
         record: Range<usize>,
         retransmitted: &mut bool,
     ) -> Result<(), Error> {
+        let handshaking = !self.is_connected();
         let d = self.cx.dtls.as_mut().expect("DTLS session");
         let fragment = record.start + DTLS_HEADER_LEN..record.end;
         // Only epochs 0 and 1 exist; compare without arithmetic on the peer's epoch (0xffff).
@@ -137,6 +140,16 @@ impl Session {
                 Ok(r) => fragment.start + r.start..fragment.start + r.end,
                 Err(_) => {
                     d.stats.bad_mac += 1;
+                    // During the handshake the only protected record is the peer's Finished: one
+                    // that fails authentication means the keys differ (a wrong PSK), and dropping
+                    // it would leave the peer retransmitting in silence until its handshake
+                    // timeout. RFC 6347 4.1.2.7 allows a fatal alert instead of the discard
+                    // (bad_record_mac, as over TLS). It opens no new attack: whoever can inject
+                    // an epoch-1 record can inject the unauthenticated epoch-0 alerts of a
+                    // handshake just as well. After the handshake, forgeries are dropped.
+                    if handshaking && h.typ == ContentType::Handshake {
+                        return Err(Error::BadRecordMac);
+                    }
                     return Ok(());
                 }
             }
