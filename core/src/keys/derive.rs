@@ -1,8 +1,10 @@
 //! The derivations: exporter split (D1), Ke/KeID, Kc/KcID, Km (D6), Kpsa.
 
 use alloc::borrow::Cow;
+#[cfg(feature = "unicode")]
 use alloc::string::String;
 
+#[cfg(feature = "unicode")]
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 use zeroize::Zeroize;
 
@@ -75,13 +77,18 @@ pub fn kpsa(ke: &Ke, enrolee_b_id: &str) -> Kpsa {
 
 /// Unicode Normalization Form KC of `s` (UAX #15), as the TS-0003 10.3.2 / 10.3.3 derivations
 /// take their identifier. Borrows `s` when it is already in NFKC (all ASCII is).
+///
+/// Without the `unicode` feature (a device build without the ~120 KB of normalization tables)
+/// `s` is taken as given: the same for ASCII, which every identifier the framework types accept
+/// is (FQDNs, CSE-IDs, AE-IDs); text outside ASCII that is not already in NFKC would derive a
+/// different key than a peer with the feature.
 #[must_use]
 pub fn nfkc(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
-        Cow::Borrowed(s)
-    } else {
-        Cow::Owned(s.nfkc().collect::<String>())
+    #[cfg(feature = "unicode")]
+    if !s.is_ascii() && is_nfkc_quick(s.chars()) != IsNormalized::Yes {
+        return Cow::Owned(s.nfkc().collect::<String>());
     }
+    Cow::Borrowed(s)
 }
 
 fn hmac_label_id(ke: &Ke, label: &[u8], id: &str) -> Key32 {
