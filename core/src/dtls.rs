@@ -410,6 +410,29 @@ impl Timer {
     }
 }
 
+/// The client random of `datagram` if its first record is, at epoch 0, a handshake record
+/// starting with the first fragment of a ClientHello; `None` for anything else (short or
+/// malformed input included).
+///
+/// For a server that demultiplexes peers by address: a ClientHello with another random than the
+/// one that opened a session is a new association from the same address (RFC 6347 4.2.8, e.g.
+/// a rebooted device on its fixed port), to be put through the cookie exchange; the same random
+/// is a retransmission or replay of the session's own.
+#[must_use]
+pub fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
+    let (h, range) = DtlsRecordHeader::split(datagram).ok()?;
+    if h.typ != ContentType::Handshake || h.epoch != 0 {
+        return None;
+    }
+    let mut r = Reader::new(datagram.get(range)?);
+    let (fh, body) = FragmentHeader::read(&mut r).ok()?;
+    if fh.typ != HandshakeType::ClientHello || fh.offset != 0 {
+        return None;
+    }
+    // client_version (2 bytes), then the random.
+    body.get(2..34)?.try_into().ok()
+}
+
 /// What the cookie listener decided about a datagram from a peer without a session.
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]

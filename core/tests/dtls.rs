@@ -588,3 +588,55 @@ fn a_wrong_key_ends_with_bad_record_mac_on_both_sides() {
         assert!(!c.is_connected() && !s.is_connected());
     }
 }
+
+/// `dtls::client_hello_random`, which the adapters use to tell a reconnecting client (RFC 6347
+/// 4.2.8) from a retransmission: a real ClientHello gives its random, the same for its
+/// retransmission and different for another client; anything else, and every truncation, gives
+/// `None` without a panic.
+#[test]
+fn client_hello_random_reads_the_first_client_hello_only() {
+    use m2msec::dtls::client_hello_random;
+    let rt = RetransmitConfig {
+        initial: Duration::from_millis(10),
+        ..RetransmitConfig::default()
+    };
+    let hello = |seed: u8| {
+        let psk = ClientPsk::new(ID, Psk::new(&KEY).unwrap()).unwrap();
+        let ccfg = Arc::new(ClientConfig::builder(psk).retransmit(rt).build().unwrap());
+        let mut c = Session::client(ccfg, Transport::dtls(), None, now(0), [seed; 32]).unwrap();
+        let mut out = Vec::new();
+        drain(&mut c, &mut Side::default(), &mut out);
+        let t = deadline(&mut c).unwrap();
+        c.handle_timeout(now(t)).unwrap();
+        drain(&mut c, &mut Side::default(), &mut out);
+        assert_eq!(out.len(), 2, "the ClientHello and its retransmission");
+        out
+    };
+    let a = hello(1);
+    let b = hello(2);
+    let ra = client_hello_random(&a[0]).expect("a ClientHello");
+    assert_eq!(client_hello_random(&a[1]), Some(ra), "its retransmission");
+    assert_ne!(client_hello_random(&b[0]), Some(ra), "another client");
+    // The random sits after the record header (13), the handshake header (12) and the version.
+    assert_eq!(&a[0][13 + 12 + 2..13 + 12 + 34], &ra[..]);
+    for n in 0..a[0].len() {
+        let r = client_hello_random(&a[0][..n]);
+        assert!(r.is_none() || n >= 13 + 12 + 34, "{n}");
+    }
+    // A server's flight is not a ClientHello; nor is the same record at epoch 1.
+    let mut s = Session::server(
+        server_cfg(CipherSuite::ALL, None),
+        Transport::dtls(),
+        now(0),
+        [3; 32],
+    )
+    .unwrap();
+    s.handle_input(now(0), &a[0]).unwrap();
+    let mut from_s = Vec::new();
+    drain(&mut s, &mut Side::default(), &mut from_s);
+    assert!(!from_s.is_empty());
+    assert!(from_s.iter().all(|d| client_hello_random(d).is_none()));
+    let mut epoch1 = a[0].clone();
+    epoch1[4] = 1;
+    assert_eq!(client_hello_random(&epoch1), None);
+}

@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use m2msec::cert::CertError;
-use m2msec::codec::Reader;
-use m2msec::dtls::{CookieListener, DtlsRecordHeader, FragmentHeader, ListenerDecision};
-use m2msec::enums::{ContentType, HandshakeType};
+use m2msec::dtls::{client_hello_random, CookieListener, ListenerDecision};
 use m2msec::{
     ClientConfig, Event, Instant, Now, Output, ServerConfig, Session, SessionInfo, Transport,
 };
@@ -69,23 +67,6 @@ fn drain(
             _ => return Ok(()),
         }
     }
-}
-
-/// The client random of `d` if its first record is, at epoch 0, a handshake record starting
-/// with the first fragment of a ClientHello; `None` for anything else (short or malformed input
-/// included).
-fn client_hello_random(d: &[u8]) -> Option<[u8; 32]> {
-    let (h, range) = DtlsRecordHeader::split(d).ok()?;
-    if h.typ != ContentType::Handshake || h.epoch != 0 {
-        return None;
-    }
-    let mut r = Reader::new(d.get(range)?);
-    let (fh, body) = FragmentHeader::read(&mut r).ok()?;
-    if fh.typ != HandshakeType::ClientHello || fh.offset != 0 {
-        return None;
-    }
-    // client_version (2 bytes), then the random.
-    body.get(2..34)?.try_into().ok()
 }
 
 fn until(deadline: Option<Instant>, epoch: StdInstant) -> Option<Duration> {

@@ -43,9 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use m2msec::cert::{CertError, Credential, PeerCertificateInfo};
-use m2msec::codec::Reader;
-use m2msec::dtls::{CookieListener, DtlsRecordHeader, FragmentHeader, ListenerDecision, MIN_MTU};
-use m2msec::enums::{ContentType, HandshakeType};
+use m2msec::dtls::{client_hello_random, CookieListener, ListenerDecision, MIN_MTU};
 use m2msec::error::ApiMisuse;
 use m2msec::session::Stats;
 use m2msec::{
@@ -115,23 +113,6 @@ pub type AsyncCertVerifier = Arc<dyn Fn(Credential, SocketAddr) -> CertVerifyFut
 /// What the error of a session replaced by a new handshake from its address says.
 const RECONNECTED: &str =
     "the peer started a new connection from the same address (RFC 6347 4.2.8)";
-
-/// The client random of `d` if its first record is, at epoch 0, a handshake record starting
-/// with the first fragment of a ClientHello; `None` for anything else (short or malformed input
-/// included).
-fn client_hello_random(d: &[u8]) -> Option<[u8; 32]> {
-    let (h, range) = DtlsRecordHeader::split(d).ok()?;
-    if h.typ != ContentType::Handshake || h.epoch != 0 {
-        return None;
-    }
-    let mut r = Reader::new(d.get(range)?);
-    let (fh, body) = FragmentHeader::read(&mut r).ok()?;
-    if fh.typ != HandshakeType::ClientHello || fh.offset != 0 {
-        return None;
-    }
-    // client_version (2 bytes), then the random.
-    body.get(2..34)?.try_into().ok()
-}
 
 /// Who answers a deferred certificate decision (`Event::VerifyPeer`) of a session.
 #[derive(Clone)]
