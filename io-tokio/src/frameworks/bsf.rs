@@ -38,7 +38,6 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
 pub use super::mef::ServiceHandle;
@@ -1486,7 +1485,7 @@ fn refusal(rsc: Rsc, error: &str, parameter: Option<&str>) -> Response {
 /// Accepts until `stop`, each connection in its own task (at most `max` at once).
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     max: usize,
     handle: F,
 ) -> io::Result<()>
@@ -1494,29 +1493,6 @@ where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let mut tasks = JoinSet::new();
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        tokio::select! {
-            changed = stop.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-            }
-            accepted = listener.accept(), if tasks.len() < max => match accepted {
-                Ok((tcp, peer)) => {
-                    tasks.spawn(handle(tcp, peer));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "BSF accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    tasks.shutdown().await;
-    Ok(())
+    let failed = |e: &io::Error| tracing::warn!(error = %e, "BSF accept failed");
+    super::serve::tcp(listener, stop, max, handle, failed).await
 }
