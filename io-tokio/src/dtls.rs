@@ -163,6 +163,8 @@ struct State {
     announced: bool,
     /// A `PskNeeded` not answered yet: (identity, server_name).
     psk_request: Option<(Vec<u8>, Option<String>, CipherSuite)>,
+    /// The PSK identity of the last `PskNeeded` (kept for a failure report).
+    psk_identity: Option<Vec<u8>>,
     /// A deferred certificate decision (`VerifyPeer`) not handed to its answerer yet.
     verify_request: Option<Credential>,
     /// Server: the client random of the ClientHello that opened the session (a ClientHello
@@ -192,6 +194,7 @@ impl State {
             info: None,
             announced: false,
             psk_request: None,
+            psk_identity: None,
             verify_request: None,
             hello_random: None,
             peer_closed: false,
@@ -220,7 +223,10 @@ impl State {
                     identity,
                     server_name,
                     suite,
-                }) => self.psk_request = Some((identity, server_name, suite)),
+                }) => {
+                    self.psk_identity = Some(identity.clone());
+                    self.psk_request = Some((identity, server_name, suite));
+                }
                 Output::Event(Event::VerifyPeer { credential }) => {
                     self.verify_request = Some(credential);
                 }
@@ -811,6 +817,10 @@ pub enum Accepted {
         peer: SocketAddr,
         /// Why (an alert, a retransmission timeout, the listener's handshake timeout).
         error: Error,
+        /// The PSK identity the client offered, when its key was looked up through the listener
+        /// (an asynchronous lookup, `Event::PskNeeded`) before the failure: a wrong key fails
+        /// after that, and the operator wants to know whose.
+        psk_identity: Option<Vec<u8>>,
     },
 }
 
@@ -1270,11 +1280,16 @@ impl Driver {
                     (!st.announced)
                         .then(|| st.failed.as_ref().map(Fault::to_error))
                         .flatten()
+                        .map(|error| (error, st.psk_identity.clone()))
                 };
                 old.readable.notify_waiters();
-                if let Some(error) = report {
+                if let Some((error, psk_identity)) = report {
                     bump(&counters.handshakes_failed);
-                    let _ = s.accepted.try_send(Accepted::Failed { peer, error });
+                    let _ = s.accepted.try_send(Accepted::Failed {
+                        peer,
+                        error,
+                        psk_identity,
+                    });
                 }
                 bump(&counters.reconnects);
                 self.conns.remove(&peer);
@@ -1423,6 +1438,7 @@ impl Driver {
                     let _ = s.accepted.try_send(Accepted::Failed {
                         peer: *peer,
                         error: f.to_error(),
+                        psk_identity: st.psk_identity.clone(),
                     });
                 }
                 finished.push(*peer);

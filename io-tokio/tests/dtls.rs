@@ -599,3 +599,69 @@ async fn an_unread_receive_queue_is_bounded_in_bytes() {
     let n = timeout(LIMIT, s.recv(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"after");
 }
+
+/// A wrong key over DTLS fails at once (the server cannot authenticate the client's Finished and
+/// answers bad_record_mac), and the listener's failure report names the PSK identity its lookup
+/// saw, so an operator knows whose key is wrong.
+#[tokio::test]
+async fn a_wrong_key_fails_at_once_and_the_failure_names_the_identity() {
+    use m2msec::config::DeferAll;
+    use m2msec::enums::AlertDescription;
+    use m2msec_tokio::AsyncPskLookup;
+
+    let lookup: AsyncPskLookup = Arc::new(|identity: Vec<u8>, _sni, _peer| {
+        Box::pin(async move { (identity == ID).then(|| Psk::new(&KEY).unwrap()) })
+    });
+    let server = Arc::new(
+        ServerConfig::builder(Box::new(DeferAll))
+            .retransmit(fast())
+            .build()
+            .unwrap(),
+    );
+    // Long handshake timeouts on both sides: only the alert can end the handshake quickly.
+    let opts = DtlsListenerOptions {
+        handshake_timeout: Duration::from_secs(60),
+        ..DtlsListenerOptions::default()
+    };
+    let mut l = DtlsListener::bind_with_lookup("127.0.0.1:0", server, MTU, opts, lookup)
+        .await
+        .unwrap();
+    let addr = l.local_addr();
+    let psk = ClientPsk::new(ID, Psk::new(&[0xee; 16]).unwrap()).unwrap();
+    let slow = RetransmitConfig {
+        handshake_timeout: Duration::from_secs(60),
+        ..fast()
+    };
+    let cfg = Arc::new(ClientConfig::builder(psk).retransmit(slow).build().unwrap());
+    let started = std::time::Instant::now();
+    let e = timeout(LIMIT, connect_dtls(udp_to(addr).await, cfg, None, MTU))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Tls(m2msec::Error::AlertReceived(AlertDescription::BadRecordMac))
+        ),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "not a timeout");
+    match timeout(LIMIT, l.accept_or_failure())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Accepted::Failed {
+            error,
+            psk_identity,
+            ..
+        } => {
+            assert!(
+                matches!(error, Error::Tls(m2msec::Error::BadRecordMac)),
+                "{error:?}"
+            );
+            assert_eq!(psk_identity.as_deref(), Some(ID));
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

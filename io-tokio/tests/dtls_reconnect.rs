@@ -355,7 +355,7 @@ async fn a_client_rebooted_during_its_handshake_replaces_it() {
         .unwrap()
         .unwrap()
     {
-        Accepted::Failed { peer, error } => {
+        Accepted::Failed { peer, error, .. } => {
             assert_eq!(peer, port);
             assert_reconnected::<()>(Err(error));
         }

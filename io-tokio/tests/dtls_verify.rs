@@ -472,7 +472,7 @@ async fn a_pending_decision_holds_up_no_one_and_times_out() {
     for o in outcomes {
         match o {
             Accepted::Connection(c) => connection = Some(c),
-            Accepted::Failed { peer, error } => failure = Some((peer, error)),
+            Accepted::Failed { peer, error, .. } => failure = Some((peer, error)),
             other => panic!("{other:?}"),
         }
     }

@@ -465,8 +465,9 @@ impl<S: AsyncKeyStore + 'static> MafService<S> {
             let this = Arc::clone(&self);
             async move { this.serve_dtls_connection(conn).await }
         };
-        let failed = |peer: SocketAddr, error: Error| {
-            tracing::warn!(transport = "DTLS", %peer, %error, "MAF handshake failed");
+        let failed = |peer: SocketAddr, error: Error, identity: Option<Vec<u8>>| {
+            let identity = identity.map(|i| String::from_utf8_lossy(&i).into_owned());
+            tracing::warn!(transport = "DTLS", %peer, ?identity, %error, "MAF handshake failed");
         };
         super::serve::dtls(listener, stop, max, serve, failed).await
     }

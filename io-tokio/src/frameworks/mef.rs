@@ -442,7 +442,7 @@ impl<S: AsyncKeyStore + 'static> MefService<S> {
             let this = Arc::clone(&this);
             async move { this.serve_dtls_connection(conn).await }
         };
-        let failed = |peer, error: crate::Error| {
+        let failed = |peer, error: crate::Error, _: Option<Vec<u8>>| {
             self.emit(MefEvent::HandshakeFailed {
                 peer: Some(peer),
                 error: error.to_string(),

@@ -1434,14 +1434,14 @@ impl Registrar {
             let this = Arc::clone(&this);
             async move { this.serve_dtls_connection(conn).await }
         };
-        let failed = |peer, error: Error| {
+        let failed = |peer, error: Error, identity: Option<Vec<u8>>| {
             // A refused lookup was reported by the lookup itself.
             if !matches!(error, Error::Tls(m2msec::Error::UnknownPskIdentity)) {
                 let refusal = refusal_of(&error);
                 self.refused(
                     Transport::Dtls,
                     Some(peer),
-                    None,
+                    identity.as_deref(),
                     refusal,
                     error.to_string(),
                 );

@@ -74,8 +74,9 @@ where
 }
 
 /// Accepts DTLS sessions from `listener` and runs `serve(conn)` for each established one in its
-/// own task; a failed handshake goes to `handshake_failed`. Ends with an error only if the
-/// listener itself fails (its socket).
+/// own task; a failed handshake goes to `handshake_failed` (with the client's PSK identity when
+/// the listener looked its key up). Ends with an error only if the listener itself fails (its
+/// socket).
 pub(crate) async fn dtls<S, Fut, F>(
     mut listener: DtlsListener,
     mut stop: watch::Receiver<bool>,
@@ -86,7 +87,7 @@ pub(crate) async fn dtls<S, Fut, F>(
 where
     S: FnMut(DtlsConnection) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
-    F: FnMut(SocketAddr, Error),
+    F: FnMut(SocketAddr, Error, Option<Vec<u8>>),
 {
     let mut tasks = JoinSet::new();
     let result = loop {
@@ -103,7 +104,11 @@ where
                 Ok(Accepted::Connection(conn)) => {
                     tasks.spawn(serve(conn));
                 }
-                Ok(Accepted::Failed { peer, error }) => handshake_failed(peer, error),
+                Ok(Accepted::Failed {
+                    peer,
+                    error,
+                    psk_identity,
+                }) => handshake_failed(peer, error, psk_identity),
                 Err(e) => break Err(io::Error::from(e)),
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
