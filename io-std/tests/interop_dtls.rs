@@ -279,6 +279,74 @@ fn gnutls_dtls_client_with_our_server() {
     }
 }
 
+/// A wrong PSK from `openssl s_client -dtls1_2` and `gnutls-cli --udp`: our server cannot
+/// authenticate the client's Finished and answers a fatal bad_record_mac at once (RFC 6347
+/// 4.1.2.7 allows the alert), which both peers report, instead of leaving them to retransmit in
+/// silence until a timeout.
+#[test]
+fn wrong_psk_from_openssl_and_gnutls_clients_ends_with_bad_record_mac() {
+    for tool in ["openssl", "gnutls-cli"] {
+        if !have(tool) {
+            continue;
+        }
+        let suite = CipherSuite::PskAes128Ccm8;
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let mut server = DtlsServer::new(sock, server_config(suite), 1232, 16).unwrap();
+        let connect = format!("127.0.0.1:{port}");
+        let port_s = port.to_string();
+        let priority = format!("--priority={}", dtls_priority(suite));
+        let user = format!("--pskusername={ID}");
+        let key = format!("--pskkey={WRONG_HEX}");
+        let cipher = openssl_cipher(suite);
+        let args: Vec<&str> = if tool == "openssl" {
+            vec![
+                "openssl",
+                "s_client",
+                "-dtls1_2",
+                "-connect",
+                &connect,
+                "-psk_identity",
+                ID,
+                "-psk",
+                WRONG_HEX,
+                "-cipher",
+                &cipher,
+            ]
+        } else {
+            vec![
+                "gnutls-cli",
+                "--udp",
+                "127.0.0.1",
+                "-p",
+                &port_s,
+                &priority,
+                &user,
+                &key,
+            ]
+        };
+        let peer = Peer::spawn(&args);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let error = loop {
+            assert!(
+                Instant::now() < deadline,
+                "{tool}: no failure\n{}",
+                peer.log()
+            );
+            match server.poll(Duration::from_millis(50)).unwrap() {
+                Some(ServerEvent::Failed(_, e)) => break e,
+                Some(ServerEvent::Connected(..)) => panic!("{tool}: connected with a wrong key"),
+                _ => {}
+            }
+        };
+        assert_eq!(error, m2msec::Error::BadRecordMac, "{tool}");
+        // The peer heard the alert: OpenSSL prints "sslv3 alert bad record mac", GnuTLS
+        // "Bad record MAC" (wait_for compares case-insensitively and fails after 15 s).
+        peer.wait_for("bad record mac");
+        peer.terminate();
+    }
+}
+
 /// A UDP relay between our client and `openssl s_server -dtls1_2` that drops and reorders
 /// datagrams with a fixed seed: the handshake still completes and data still flows.
 #[test]
