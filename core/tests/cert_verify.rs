@@ -2,6 +2,7 @@
 //! against certificates made by OpenSSL (`tests/data/certs/make.sh`) and by our own builder:
 //! every acceptance path, one refusal per rule (exact `CertError` and its alert), and property
 //! tests that garbage and bit flips never panic and never pass.
+#![cfg(feature = "ecdhe")]
 
 use m2msec::cert::build::{KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT};
 use m2msec::cert::{

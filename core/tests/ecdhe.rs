@@ -1,6 +1,7 @@
 //! ECDHE-ECDSA handshakes (TLS_ECDHE_ECDSA_WITH_AES_128_CCM / _CCM_8, P-256) over TLS and
 //! DTLS, through the public sans-IO API: X.509 and RFC 7250 raw public keys, mutual
 //! authentication, verifiers that accept, reject and defer, tampering, configuration rules.
+#![cfg(feature = "ecdhe")]
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Properties of the ECDHE-ECDSA handshake: any split of the TLS byte stream and any DTLS MTU
 //! completes; a flipped bit anywhere in a handshake message of either flight never completes;
 //! arbitrary messages after an ECDHE ServerHello never panic.
+#![cfg(feature = "ecdhe")]
 
 use proptest::prelude::*;
 

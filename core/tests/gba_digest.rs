@@ -3,6 +3,7 @@
 //! and with Milenage test set 1 and the simulated USIM (success, MAC failure, sync failure and
 //! resync), BootstrappingInfo, the BSF's Authentication-Info rspauth (known answers, every
 //! refusal), and proptests that hostile input never panics.
+#![cfg(feature = "gba")]
 
 use m2msec::gba::digest::{
     base64_decode, base64_encode, btid, digest_response, make_nonce, nonce_tag_ok, response_auth,

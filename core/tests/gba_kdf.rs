@@ -1,5 +1,6 @@
 //! TS 33.220 Annex B KDF, NAF_Id, B-TID and the D10 psk_identity forms (the full data set runs in
 //! `testvectors`; these are the spec-notes 6.2/6.3 illustrations and the refusals).
+#![cfg(feature = "gba")]
 
 use m2msec::gba::kdf::{
     kdf, ks_ext_naf, ks_int_naf, ks_naf, parse_psk_identity, psk_identity, BTid, GbaKdfError,

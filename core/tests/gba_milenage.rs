@@ -1,6 +1,7 @@
 //! Milenage against TS 35.208 test sets 1-6 (every function; all 20 sets are run from data by
 //! `testvectors`) and the simulated USIM / home network: normal run, MAC failure, replay → sync
 //! failure → resync → next vector accepted, the IND array, Δ, and the AMF policy.
+#![cfg(feature = "gba")]
 
 use m2msec::gba::milenage::{opc, Milenage};
 use m2msec::gba::usim::{

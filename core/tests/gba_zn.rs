@@ -2,7 +2,7 @@
 //! bodies and the binding's HTTP primitives (the `docs/protocol.md` examples byte for byte),
 //! every refusal with the status, text and parameter the BSF answers it with, and proptests that
 //! whatever parses re-encodes to the same value.
-#![cfg(feature = "binding")]
+#![cfg(all(feature = "binding", feature = "gba"))]
 
 use m2msec::frameworks::binding::{
     from_body, BindingError, ErrorBody, Method, Request, Response, Rsc, MAX_BODY,

@@ -81,6 +81,20 @@ fn km_is_hmac_over_label_and_id_without_separator() {
     assert_eq!(kpsa(&ke, "/CSE3219").expose(), &want);
 }
 
+/// Without the `unicode` feature (a device build) `nfkc` takes text as given: ASCII, which every
+/// identifier the framework types accept is, derives exactly the same keys.
+#[cfg(not(feature = "unicode"))]
+#[test]
+fn without_unicode_text_is_taken_as_given() {
+    let full = "\u{ff4d}\u{ff41}\u{ff46}.example.com";
+    assert_eq!(nfkc(full), full);
+    assert!(matches!(nfkc("maf.example.com"), std::borrow::Cow::Borrowed(_)));
+    let ke = ke_0_31();
+    let want = m2msec::crypto::prf::hmac_sha256(ke.expose(), &[KM_LABEL, b"maf.example.com"]);
+    assert_eq!(km(&ke, "maf.example.com").expose(), &want);
+}
+
+#[cfg(feature = "unicode")]
 #[test]
 fn full_width_maf_id_normalises_to_ascii() {
     let ke = ke_0_31();
@@ -89,6 +103,7 @@ fn full_width_maf_id_normalises_to_ascii() {
     assert_eq!(km(&ke, full), km(&ke, "maf.example.com"));
 }
 
+#[cfg(feature = "unicode")]
 #[test]
 fn ligature_and_compatibility_characters_normalise() {
     assert_eq!(nfkc("\u{fb01}rst-maf.example.com"), "first-maf.example.com"); // ﬁ
