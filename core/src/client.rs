@@ -246,8 +246,12 @@ fn handle_hello_verify(
     if hvr.version.0 >> 8 != 0xfe {
         return Err(PeerIncompatible::UnsupportedVersion.into());
     }
-    d.hello_verify_count += 1;
-    if d.hello_verify_count > MAX_HELLO_VERIFY {
+    let h = d
+        .handshake
+        .as_mut()
+        .ok_or(unexpected("HelloVerifyRequest after the handshake"))?;
+    h.hello_verify_count += 1;
+    if h.hello_verify_count > MAX_HELLO_VERIFY {
         return Err(unexpected("too many HelloVerifyRequests"));
     }
     // The server may restart its record numbering after a stateless cookie exchange.

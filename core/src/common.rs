@@ -104,11 +104,25 @@ pub struct Stats {
     pub retransmissions: u64,
 }
 
+/// DTLS state needed only until the handshake completes: the retransmission timer and its
+/// settings, the handshake deadline, early next-epoch records, the HelloVerifyRequest count.
+/// Freed when the session is connected (`DtlsState::handshake`): afterwards only a peer's
+/// retransmitted flight makes us send ours again (the server's, RFC 6347 4.2.4), with no timer.
+#[derive(Debug)]
+pub(crate) struct DtlsHandshake {
+    pub(crate) retransmit: RetransmitConfig,
+    pub(crate) timer: Timer,
+    /// Records of the next epoch that arrived before the ChangeCipherSpec (bounded).
+    pub(crate) early: Vec<Vec<u8>>,
+    pub(crate) hello_verify_count: u8,
+    /// When the handshake must be over (`RetransmitConfig::handshake_timeout` from the start).
+    pub(crate) deadline: Instant,
+}
+
 /// DTLS state (RFC 6347): epochs, sequence numbers, flights, timer, reassembly.
 #[derive(Debug)]
 pub(crate) struct DtlsState {
     pub(crate) mtu: usize,
-    pub(crate) retransmit: RetransmitConfig,
     pub(crate) write_epoch: u16,
     /// Next sequence number per epoch (0 and 1: there is no renegotiation).
     pub(crate) epoch_seq: [u64; 2],
@@ -116,21 +130,22 @@ pub(crate) struct DtlsState {
     pub(crate) flight: Vec<FlightItem>,
     /// Whether sends still add to the current flight (reset when a peer message is processed).
     pub(crate) flight_open: bool,
-    pub(crate) timer: Timer,
+    /// `None` once connected.
+    pub(crate) handshake: Option<Box<DtlsHandshake>>,
     pub(crate) read_epoch: u16,
     pub(crate) replay: [ReplayWindow; 2],
     pub(crate) reasm: Reassembler,
-    /// Records of the next epoch that arrived before the ChangeCipherSpec (bounded).
-    pub(crate) early: Vec<Vec<u8>>,
     pub(crate) datagrams: VecDeque<Vec<u8>>,
-    /// A sent datagram's buffer, reused for the next one.
+    /// A sent datagram's buffer, reused for the next one (once application data flows: the
+    /// handshake's buffers are freed when the handshake is over, see `reuse_buffers`).
     pub(crate) spare: Option<Vec<u8>>,
+    /// Whether application data has been sent: from then on a sent datagram's buffer is kept
+    /// as `spare` (no allocation per datagram). Before, an established session holds no
+    /// datagram buffer: `poll_output` frees the handshake's once its last datagram is out.
+    pub(crate) reuse_buffers: bool,
     /// Whether the last queued datagram may take more records.
     pub(crate) datagram_open: bool,
-    pub(crate) hello_verify_count: u8,
     pub(crate) stats: Stats,
-    /// When the handshake must be over (`RetransmitConfig::handshake_timeout` from the start).
-    pub(crate) handshake_deadline: Instant,
 }
 
 /// Most early (next-epoch) records kept.
@@ -164,13 +179,18 @@ impl Common {
         let dtls = dtls.map(|(mtu, retransmit, limits)| {
             Box::new(DtlsState {
                 mtu,
-                retransmit,
                 write_epoch: 0,
                 epoch_seq: [0; 2],
                 send_msg_seq: 0,
                 flight: Vec::new(),
                 flight_open: false,
-                timer: Timer::Disarmed,
+                handshake: Some(Box::new(DtlsHandshake {
+                    retransmit,
+                    timer: Timer::Disarmed,
+                    early: Vec::new(),
+                    hello_verify_count: 0,
+                    deadline: now.saturating_add(retransmit.handshake_timeout),
+                })),
                 read_epoch: 0,
                 replay: [ReplayWindow::default(); 2],
                 reasm: Reassembler::new(
@@ -179,13 +199,11 @@ impl Common {
                     2 * limits.max_handshake_message,
                     8,
                 ),
-                early: Vec::new(),
                 datagrams: VecDeque::new(),
                 spare: None,
+                reuse_buffers: false,
                 datagram_open: false,
-                hello_verify_count: 0,
                 stats: Stats::default(),
-                handshake_deadline: now.saturating_add(retransmit.handshake_timeout),
             })
         });
         Self {
@@ -260,7 +278,9 @@ impl Common {
         if !d.flight_open {
             d.flight.clear();
             d.flight_open = true;
-            d.timer = Timer::start(now, &d.retransmit);
+            if let Some(h) = d.handshake.as_mut() {
+                h.timer = Timer::start(now, &h.retransmit);
+            }
         }
         d.flight.push(item);
     }
@@ -346,6 +366,9 @@ impl Common {
             return Err(Error::SequenceExhausted);
         }
         d.epoch_seq[e] += 1;
+        if typ == ContentType::ApplicationData {
+            d.reuse_buffers = true;
+        }
         let fits = d.datagram_open && d.datagrams.back().is_some_and(|b| b.len() + size <= d.mtu);
         if !fits {
             let mut buf = d.spare.take().unwrap_or_default();

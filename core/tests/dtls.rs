@@ -640,3 +640,65 @@ fn client_hello_random_reads_the_first_client_hello_only() {
     epoch1[4] = 1;
     assert_eq!(client_hello_random(&epoch1), None);
 }
+
+/// RFC 6347 4.2.4: the server keeps its final flight to answer a retransmitted client Finished
+/// (its own was lost), and lets it go once the client's application data shows the client has
+/// it.
+#[test]
+fn server_answers_a_repeated_client_finished_until_application_data_arrives() {
+    let mut w = World::new(
+        9,
+        PERFECT,
+        CipherSuite::PskAes128Ccm8,
+        1232,
+        false,
+        RetransmitConfig::default(),
+    );
+    while !w.server.as_ref().unwrap().is_connected() {
+        assert!(w.step().unwrap(), "stalled");
+    }
+    // The server's final flight is lost.
+    w.wire.retain(|(_, to_server, _)| *to_server);
+    assert!(w.wire.is_empty() && !w.client.is_connected());
+    // The client's timer fires twice: two retransmissions of its last flight.
+    let mut repeats = Vec::new();
+    for _ in 0..2 {
+        let t = deadline(&mut w.client).expect("client timer armed");
+        w.client.handle_timeout(now(t)).unwrap();
+        let mut out = Vec::new();
+        drain(&mut w.client, &mut w.c, &mut out);
+        assert!(!out.is_empty());
+        repeats.push(out);
+    }
+    let server = w.server.as_mut().unwrap();
+    let mut answer = Vec::new();
+    for d in &repeats[0] {
+        assert_eq!(server.handle_input(now(0), d).unwrap(), d.len());
+        drain(server, &mut w.s, &mut answer);
+    }
+    assert!(!answer.is_empty(), "final flight not retransmitted");
+    assert_eq!(server.stats().retransmissions, 1);
+    for d in &answer {
+        assert_eq!(w.client.handle_input(now(0), d).unwrap(), d.len());
+    }
+    drain(&mut w.client, &mut w.c, &mut Vec::new());
+    assert!(w.client.is_connected());
+    // Application data from the client: it has our Finished.
+    w.client.send(now(0), b"ping").unwrap();
+    let mut out = Vec::new();
+    drain(&mut w.client, &mut w.c, &mut out);
+    for d in &out {
+        assert_eq!(server.handle_input(now(0), d).unwrap(), d.len());
+    }
+    drain(server, &mut w.s, &mut Vec::new());
+    assert_eq!(w.s.data, b"ping");
+    // A late copy of the client's flight is no longer answered.
+    let mut late = Vec::new();
+    for d in &repeats[1] {
+        assert_eq!(server.handle_input(now(0), d).unwrap(), d.len());
+        drain(server, &mut w.s, &mut late);
+    }
+    assert!(late.is_empty(), "answered after application data");
+    assert_eq!(server.stats().retransmissions, 1);
+    assert!(server.is_connected());
+}

@@ -6,6 +6,7 @@
 //! does a Finished that fails authentication during the handshake (a wrong key: bad_record_mac
 //! at once rather than silence until the handshake timeout).
 
+use alloc::collections::VecDeque;
 use core::ops::Range;
 
 use super::{Closure, Event, Machine, Output, Session};
@@ -62,14 +63,17 @@ impl Session {
                 break;
             }
         }
-        let replay_early = self
-            .cx
-            .dtls
-            .as_ref()
-            .is_some_and(|d| d.read_epoch == 1 && !d.early.is_empty());
+        let replay_early = self.cx.dtls.as_ref().is_some_and(|d| {
+            d.read_epoch == 1 && d.handshake.as_ref().is_some_and(|h| !h.early.is_empty())
+        });
         if replay_early && !self.is_suspended() {
             // In record-sequence order already (`early_position`).
-            let early = core::mem::take(&mut self.cx.dtls.as_mut().expect("DTLS session").early);
+            let d = self.cx.dtls.as_mut().expect("DTLS session");
+            let early = d
+                .handshake
+                .as_mut()
+                .map(|h| core::mem::take(&mut h.early))
+                .unwrap_or_default();
             for rec in early {
                 let start = self.rx_dgram.len();
                 self.rx_dgram.extend_from_slice(&rec);
@@ -79,10 +83,16 @@ impl Session {
         if self.is_connected() {
             let client = matches!(self.machine, Machine::Client(..));
             if let Some(d) = self.cx.dtls.as_mut() {
-                d.timer = crate::dtls::Timer::Disarmed;
+                // No more timers, early records or cookie exchanges.
+                d.handshake = None;
                 if client {
                     // The server's final flight answered ours: nothing of it is needed again.
                     d.flight = alloc::vec::Vec::new();
+                } else if d.flight.capacity() > d.flight.len() {
+                    // Our final flight (ChangeCipherSpec, Finished), kept to answer a
+                    // retransmitted client Finished (RFC 6347 4.2.4), in the Vec that held the
+                    // longer flight before it.
+                    d.flight.shrink_to_fit();
                 }
             }
         }
@@ -105,10 +115,11 @@ impl Session {
         // Only epochs 0 and 1 exist; compare without arithmetic on the peer's epoch (0xffff).
         if h.epoch == 1 && d.read_epoch == 0 {
             // Next-epoch records (Finished before ChangeCipherSpec): keep a few for later.
-            if d.early.len() < MAX_EARLY_RECORDS {
+            let early = d.handshake.as_mut().map(|h| &mut h.early);
+            if let Some(early) = early.filter(|e| e.len() < MAX_EARLY_RECORDS) {
                 let rec = self.rx_dgram[record].to_vec();
-                let at = early_position(&d.early, &rec);
-                d.early.insert(at, rec);
+                let at = early_position(early, &rec);
+                early.insert(at, rec);
             } else {
                 d.stats.wrong_epoch += 1;
             }
@@ -161,6 +172,13 @@ impl Session {
             ContentType::Alert => self.alert(&plain),
             ContentType::ApplicationData => {
                 if self.is_connected() && h.epoch == 1 {
+                    let d = self.cx.dtls.as_mut().expect("DTLS session");
+                    if d.flight.capacity() > 0 {
+                        // The peer sends protected data only once it has our Finished (a
+                        // client is connected only then): it will not repeat its last flight,
+                        // so ours need not be kept for it any longer (RFC 6347 4.2.4).
+                        d.flight = alloc::vec::Vec::new();
+                    }
                     if !plain.is_empty() {
                         self.rx_ranges.push_back(plain);
                     }
@@ -298,8 +316,18 @@ impl Session {
             }
             return Output::Transmit(&buf[..n]);
         }
-        let handshake_deadline = (!self.machine.is_connected()).then_some(d.handshake_deadline);
-        let deadline = match (d.timer.deadline(), handshake_deadline) {
+        let connected = self.machine.is_connected();
+        if connected && !d.reuse_buffers && (d.spare.is_some() || d.datagrams.capacity() > 0) {
+            // The handshake is over and its last datagram is out: an established session that
+            // has sent no application data keeps no datagram buffer (an MTU's worth) nor queue.
+            d.spare = None;
+            d.datagrams = VecDeque::new();
+        }
+        let (timer, handshake_deadline) = match d.handshake.as_ref() {
+            Some(h) => (h.timer.deadline(), (!connected).then_some(h.deadline)),
+            None => (None, None),
+        };
+        let deadline = match (timer, handshake_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

@@ -431,6 +431,10 @@ impl Session {
                 }
                 let frag = fragment.to_vec();
                 self.handle_handshake_fragment(&frag)?;
+                if self.hs_buf.is_empty() && self.is_connected() {
+                    // The handshake is over: its reassembly buffer is not kept.
+                    self.hs_buf = Vec::new();
+                }
             }
             ContentType::ChangeCipherSpec => {
                 if fragment != [1] {
@@ -613,13 +617,14 @@ impl Session {
         self.check_usable()?;
         self.set_now(now);
         let connected = self.is_connected();
-        let Some(d) = self.cx.dtls.as_mut() else {
+        let Some(h) = self.cx.dtls.as_mut().and_then(|d| d.handshake.as_mut()) else {
+            // TLS, or the DTLS handshake is over: no timers.
             return Ok(());
         };
-        if !connected && now.mono >= d.handshake_deadline {
+        if !connected && now.mono >= h.deadline {
             return Err(self.fail(Error::HandshakeTimeout));
         }
-        match d.timer.fire(now.mono, &d.retransmit) {
+        match h.timer.fire(now.mono, &h.retransmit) {
             None => Ok(()),
             Some(true) => self.cx.retransmit_flight().map_err(|e| self.fail(e)),
             Some(false) => Err(self.fail(Error::HandshakeTimeout)),
