@@ -88,7 +88,10 @@ fn km_is_hmac_over_label_and_id_without_separator() {
 fn without_unicode_text_is_taken_as_given() {
     let full = "\u{ff4d}\u{ff41}\u{ff46}.example.com";
     assert_eq!(nfkc(full), full);
-    assert!(matches!(nfkc("maf.example.com"), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        nfkc("maf.example.com"),
+        std::borrow::Cow::Borrowed(_)
+    ));
     let ke = ke_0_31();
     let want = m2msec::crypto::prf::hmac_sha256(ke.expose(), &[KM_LABEL, b"maf.example.com"]);
     assert_eq!(km(&ke, "maf.example.com").expose(), &want);
