@@ -375,7 +375,7 @@ mod exchange {
         assert_eq!(reply.body, xml.as_bytes());
         // Without Authentication-Info the 200 does not authenticate the BSF.
         assert_eq!(
-            client.clone().on_bootstrapping_info(reply.body),
+            client.clone().on_bootstrapped(None, reply.body),
             Err(DigestError::MissingRspauth)
         );
         let got = client

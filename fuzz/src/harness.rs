@@ -2197,7 +2197,7 @@ pub const GBA_OP_RESPONSE: u8 = 1;
 /// `gba` client op: `m` then `answer`: `m % 3` = 0 the USIM of set 1 on the last challenge,
 /// 1 a MAC failure, 2 a sync failure with AUTS `[m; 14]`; cnonce `[m; 16]`.
 pub const GBA_OP_ANSWER: u8 = 2;
-/// `gba` client op: `len (u16 BE) || XML` to `on_bootstrapping_info` (a 200 without
+/// `gba` client op: `len (u16 BE) || XML` to `on_bootstrapped(None, ..)` (a 200 without
 /// `Authentication-Info`: always refused).
 pub const GBA_OP_INFO: u8 = 3;
 /// `gba` client op: `m` then `len (u16 BE) || body`: the BSF's 200 for the last RES answered.
@@ -2540,7 +2540,7 @@ pub fn gba_client(mut data: &[u8]) -> u32 {
             GBA_OP_INFO => {
                 let chunk = gba_chunk(&mut data);
                 let before = run.sent.is_some() && !run.done;
-                let r = run.client.on_bootstrapping_info(chunk);
+                let r = run.client.on_bootstrapped(None, chunk);
                 if before {
                     assert_eq!(r, Err(DigestError::MissingRspauth));
                     run.done = true;

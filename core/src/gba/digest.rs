@@ -1177,8 +1177,9 @@ enum ClientState {
 /// 2. on 401, [`on_challenge`](Self::on_challenge) → RAND/AUTN for the USIM;
 /// 3. [`answer`](Self::answer) with the USIM's outcome → the next `Authorization` (send `GET`);
 ///    after a sync failure the BSF answers with a fresh 401 (back to 2);
-/// 4. on 200, [`on_bootstrapping_info`](Self::on_bootstrapping_info) → B-TID and lifetime (the
-///    caller keeps Ks = CK ‖ IK from its USIM).
+/// 4. on 200, [`on_bootstrapped`](Self::on_bootstrapped) with its `Authentication-Info` and
+///    body → the BSF authenticated by rspauth, then B-TID and lifetime (the caller keeps
+///    Ks = CK ‖ IK from its USIM).
 #[derive(Clone, Debug)]
 pub struct UbClient {
     impi: String,
@@ -1382,13 +1383,6 @@ impl UbClient {
         self.state = ClientState::Done;
         self.sent = None;
         Ok(info)
-    }
-
-    /// A 200's body without its `Authentication-Info`: [`on_bootstrapped`](Self::on_bootstrapped)
-    /// with `None`, so always refused with [`DigestError::MissingRspauth`] once a RES was
-    /// answered (a BSF that does not prove knowledge of XRES is not accepted).
-    pub fn on_bootstrapping_info(&mut self, body: &[u8]) -> Result<BootstrappingInfo, DigestError> {
-        self.on_bootstrapped(None, body)
     }
 
     fn check_rspauth(
