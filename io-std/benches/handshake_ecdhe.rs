@@ -16,6 +16,8 @@
 //! Run: `cargo bench -p m2msec-std --bench handshake_ecdhe`. `M2MSEC_BENCH_REP_MS` (default 500)
 //! and `M2MSEC_BENCH_REPS` (default 5) shorten or lengthen the run (default: about 35 s).
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -23,7 +25,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use m2msec::cert::{
     pem_decode, CertifiedKey, Credential, OneM2mVerifier, RootOfTrust, RotHash, SigningKey,
@@ -48,83 +50,7 @@ const WIRE: usize = 16 * 1024 + 64;
 // ---------------------------------------------------------------------------------------------
 // Timing (as throughput.rs)
 
-struct Timer {
-    rep: Duration,
-    reps: usize,
-}
-
-impl Timer {
-    fn from_env() -> Self {
-        let ms = std::env::var("M2MSEC_BENCH_REP_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(500);
-        let reps = std::env::var("M2MSEC_BENCH_REPS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5usize)
-            .max(1);
-        Self {
-            rep: Duration::from_millis(ms),
-            reps,
-        }
-    }
-
-    /// Iterations per second of one repetition of `f` (called in batches of `batch`).
-    fn once(&self, batch: u64, f: &mut dyn FnMut()) -> f64 {
-        let start = Instant::now();
-        let mut n = 0u64;
-        loop {
-            for _ in 0..batch {
-                f();
-            }
-            n += batch;
-            let el = start.elapsed();
-            if el >= self.rep {
-                return n as f64 / el.as_secs_f64();
-            }
-        }
-    }
-
-    /// Medians of iterations per second of `a` and `b`, their repetitions interleaved so that
-    /// drift in machine load hits both alike. Each is warmed up first.
-    fn pair(&self, batch: u64, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (Stat, Stat) {
-        for _ in 0..batch.max(8) {
-            a();
-            b();
-        }
-        let (mut ra, mut rb) = (Vec::new(), Vec::new());
-        for _ in 0..self.reps {
-            ra.push(self.once(batch, a));
-            rb.push(self.once(batch, b));
-        }
-        (Stat::of(ra), Stat::of(rb))
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Stat {
-    fn of(mut v: Vec<f64>) -> Self {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Self {
-            median,
-            min: v[0],
-            max: v[n - 1],
-        }
-    }
-}
+use common::{Stat, Timer};
 
 struct Row {
     case: String,
