@@ -1,127 +1,13 @@
 //! The `m2msec` binary as server and client against each other over loopback.
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
+use common::{wait_until, Proc, BIN};
+
 const KEY: &str = "000102030405060708090a0b0c0d0e0f";
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A child process whose output is collected by threads; killed when dropped.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = buf.clone();
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = r.read(&mut chunk) {
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + LIMIT;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn m2msec");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Self {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn stdout(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    fn stderr_lines(&self, prefix: &str) -> Vec<String> {
-        self.stderr()
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .map(String::from)
-            .collect()
-    }
-
-    fn wait_stdout(&self, needle: &[u8]) {
-        wait_until("stdout data", || {
-            self.stdout().windows(needle.len()).any(|w| w == needle)
-        });
-    }
-
-    /// The port from the server's `listening:` line.
-    fn port(&self) -> u16 {
-        wait_until("listening line", || {
-            !self.stderr_lines("listening: ").is_empty()
-        });
-        let line = &self.stderr_lines("listening: ")[0];
-        line.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    fn send(&mut self, data: &[u8]) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(data).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let end = Instant::now() + LIMIT;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                // let the collector threads catch up
-                thread::sleep(Duration::from_millis(50));
-                return s;
-            }
-            assert!(
-                Instant::now() < end,
-                "process did not exit; stderr: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn server(extra: &[&str]) -> Proc {
     let mut args = vec![

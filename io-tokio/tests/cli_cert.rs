@@ -4,15 +4,13 @@
 //!
 //! Under `CI=true` a missing `openssl` fails the OpenSSL parts; elsewhere they are skipped.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_m2msec");
-const LIMIT: Duration = Duration::from_secs(20);
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use common::{wait_until, Proc, BIN};
+
 const AE_ID: &str = "//sp.example.com/CSE1/Cae1";
 const CSE: &str = "cse1.example.com";
 const EXPORT: &[&str] = &["--export", "EXPORTER-oneM2M-Connection:48"];
@@ -20,146 +18,6 @@ const SUITES: [(&str, &str); 2] = [
     ("ecdhe-ecdsa-aes128-ccm", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"),
     ("ecdhe-aes128-ccm8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"),
 ];
-
-/// A child process whose output is collected by threads; killed when dropped.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = buf.clone();
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = r.read(&mut chunk) {
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + LIMIT;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-impl Proc {
-    fn spawn_cmd(program: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Self {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn spawn(args: &[&str]) -> Self {
-        Self::spawn_cmd(BIN, args)
-    }
-
-    fn stdout(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout()).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// The complete lines of stderr that start with `prefix`.
-    fn stderr_lines(&self, prefix: &str) -> Vec<String> {
-        self.stderr()
-            .split_inclusive('\n')
-            .filter_map(|l| l.strip_suffix('\n'))
-            .filter(|l| l.starts_with(prefix))
-            .map(String::from)
-            .collect()
-    }
-
-    fn wait_stdout(&self, needle: &[u8]) {
-        wait_until("stdout data", || {
-            self.stdout().windows(needle.len()).any(|w| w == needle)
-        });
-    }
-
-    /// The port from the server's `listening:` line (once the whole line is out: stderr is
-    /// unbuffered and a line may arrive in pieces).
-    fn port(&self) -> u16 {
-        let port = || {
-            let err = self.stderr();
-            let rest = &err[err.find("listening: ")?..];
-            let line = &rest[..rest.find('\n')?];
-            line.rsplit(':').next()?.parse().ok()
-        };
-        wait_until("listening line", || port().is_some());
-        port().unwrap()
-    }
-
-    fn send(&mut self, data: &[u8]) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(data).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let end = Instant::now() + LIMIT;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                // let the collector threads catch up
-                thread::sleep(Duration::from_millis(50));
-                return s;
-            }
-            assert!(
-                Instant::now() < end,
-                "process did not exit; stderr: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for exit code 1 with exactly one `error:` line containing `cause`.
-    fn expect_error(&mut self, cause: &str) {
-        let status = self.wait();
-        let errors = self.stderr_lines("error: ");
-        assert_eq!(status.code(), Some(1), "stderr: {}", self.stderr());
-        assert_eq!(errors.len(), 1, "stderr: {}", self.stderr());
-        assert!(
-            errors[0].contains(cause),
-            "want {cause:?}, got {:?}",
-            errors[0]
-        );
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `m2msec` to completion; (exit status, stdout, stderr).
 fn run(args: &[&str]) -> (ExitStatus, String, String) {

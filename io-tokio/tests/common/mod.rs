@@ -3,10 +3,10 @@
 //! SIGTERM / SIGKILL. Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -335,6 +335,137 @@ impl KillProc {
 }
 
 impl Drop for KillProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An interactive child (stdin piped): the client/server tests of cli.rs and cli_cert.rs
+
+/// A child process whose output is collected by threads; killed when dropped.
+pub(crate) struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + LIMIT;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Proc {
+    pub(crate) fn spawn_cmd(program: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub(crate) fn spawn(args: &[&str]) -> Self {
+        Self::spawn_cmd(BIN, args)
+    }
+
+    pub(crate) fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub(crate) fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout()).into_owned()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// The complete lines of stderr that start with `prefix`.
+    pub(crate) fn stderr_lines(&self, prefix: &str) -> Vec<String> {
+        self.stderr()
+            .split_inclusive('\n')
+            .filter_map(|l| l.strip_suffix('\n'))
+            .filter(|l| l.starts_with(prefix))
+            .map(String::from)
+            .collect()
+    }
+
+    pub(crate) fn wait_stdout(&self, needle: &[u8]) {
+        wait_until("stdout data", || {
+            self.stdout().windows(needle.len()).any(|w| w == needle)
+        });
+    }
+
+    /// The port from the server's `listening:` line (once the whole line is out: stderr is
+    /// unbuffered and a line may arrive in pieces).
+    pub(crate) fn port(&self) -> u16 {
+        let port = || {
+            let err = self.stderr();
+            let rest = &err[err.find("listening: ")?..];
+            let line = &rest[..rest.find('\n')?];
+            line.rsplit(':').next()?.parse().ok()
+        };
+        wait_until("listening line", || port().is_some());
+        port().unwrap()
+    }
+
+    pub(crate) fn send(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(data).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    pub(crate) fn wait(&mut self) -> ExitStatus {
+        let end = Instant::now() + LIMIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // let the collector threads catch up
+                thread::sleep(Duration::from_millis(50));
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "process did not exit; stderr: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for exit code 1 with exactly one `error:` line containing `cause`.
+    pub(crate) fn expect_error(&mut self, cause: &str) {
+        let status = self.wait();
+        let errors = self.stderr_lines("error: ");
+        assert_eq!(status.code(), Some(1), "stderr: {}", self.stderr());
+        assert_eq!(errors.len(), 1, "stderr: {}", self.stderr());
+        assert!(
+            errors[0].contains(cause),
+            "want {cause:?}, got {:?}",
+            errors[0]
+        );
+    }
+}
+
+impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
